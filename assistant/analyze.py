@@ -1,0 +1,187 @@
+"""`attune analyze`: the speech pipeline and dialogue stages on recordings or written dialogues.
+
+Recordings: one file per speaker, aligned in time (both start at the session's start).
+Each file goes through its own chain (decode -> VAD -> ASR), the utterances merge in time
+order, and the dialogue stages run on the merged stream, exactly as in the live room.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+import numpy as np
+from tqdm import tqdm
+
+from assistant.dialogue import Annotator, Dialogue, DialogueMerger, Observer, SummaryStage
+from assistant.errors import InputError
+from assistant.events import SPEAKERS, Event, Speaker, Utterance, notice_event
+from assistant.speech.asr import Transcriber
+from assistant.speech.audio_in import SAMPLE_RATE, decode_file
+from assistant.speech.chain import SpeechDetector, SpeechJob, recognise_recording
+from assistant.speech.vad import VadOptions
+from assistant.transcript_input import read_transcript
+
+MAX_LENGTH_MISMATCH_S = 1.0
+CHUNK_S = 30.0
+GROUP_SPEECH_S = 90.0  # speech read together by the recogniser (one progress step)
+
+
+@dataclass
+class DialogueStages:
+    """Builds the dialogue stages of one session (the cue coder and cue rules plug in here)."""
+
+    annotators: list[Annotator] = field(default_factory=list)
+    observers: Callable[[str], list[Observer]] = field(default=lambda session: [])
+
+    def dialogue(self, session: str, *, times_estimated: bool) -> Dialogue:
+        observers = [
+            *self.observers(session),
+            SummaryStage(session, times_estimated=times_estimated),
+        ]
+        return Dialogue(session, self.annotators, observers)
+
+
+def _progress(total: float, unit: str, desc: str, enabled: bool) -> tqdm[Any]:
+    return tqdm(
+        total=total,
+        unit=unit,
+        desc=desc,
+        file=sys.stderr,
+        disable=not enabled,
+        dynamic_ncols=True,
+        leave=False,
+    )
+
+
+def run_dialogue(
+    dialogue: Dialogue, utterances: Iterable[Utterance], end: float | None = None
+) -> list[Event]:
+    events: list[Event] = []
+    for utterance in utterances:
+        events.extend(dialogue.process(utterance))
+    events.extend(dialogue.finish(end))
+    return events
+
+
+def analyze_transcript(
+    path: Path, session: str, stages: DialogueStages, *, progress: bool = True
+) -> list[Event]:
+    dialogues = read_transcript(path, session)
+    events: list[Event] = []
+    total = sum(len(d.utterances) for d in dialogues)
+    with _progress(total, "utt", "coding", progress) as bar:
+        for written in dialogues:
+            dialogue = stages.dialogue(written.session, times_estimated=written.times_estimated)
+            for utterance in written.utterances:
+                events.extend(dialogue.process(utterance))
+                bar.update(1)
+            events.extend(dialogue.finish())
+    return events
+
+
+def load_tracks(therapist: Path, client: Path) -> dict[Speaker, np.ndarray]:
+    tracks: dict[Speaker, np.ndarray] = {
+        "therapist": decode_file(therapist),
+        "client": decode_file(client),
+    }
+    lengths = {s: len(a) / SAMPLE_RATE for s, a in tracks.items()}
+    if abs(lengths["therapist"] - lengths["client"]) > MAX_LENGTH_MISMATCH_S:
+        raise InputError(
+            client,
+            f"lasts {lengths['client']:.2f} s but the therapist's file {therapist} lasts "
+            f"{lengths['therapist']:.2f} s; the two recordings must be aligned and of the same "
+            f"length (within {MAX_LENGTH_MISMATCH_S:.0f} s)",
+        )
+    return tracks
+
+
+def detect_speech(speaker: Speaker, audio: np.ndarray, vad: VadOptions) -> list[SpeechJob]:
+    detector = SpeechDetector(speaker, vad)
+    jobs: list[SpeechJob] = []
+    step = int(CHUNK_S * SAMPLE_RATE)
+    for i in range(0, len(audio), step):
+        jobs.extend(detector.push(audio[i : i + step]))
+    jobs.extend(detector.flush())
+    return jobs
+
+
+def _groups(jobs: list[SpeechJob], speech_s: float) -> list[list[SpeechJob]]:
+    """Consecutive jobs holding about ``speech_s`` seconds of speech each."""
+    groups: list[list[SpeechJob]] = [[]]
+    held = 0.0
+    for job in jobs:
+        if held >= speech_s:
+            groups.append([])
+            held = 0.0
+        groups[-1].append(job)
+        held += job.end - job.start
+    return [g for g in groups if g]
+
+
+def analyze_audio(
+    therapist: Path,
+    client: Path,
+    session: str,
+    transcriber: Transcriber,
+    stages: DialogueStages,
+    *,
+    vad: VadOptions | None = None,
+    progress: bool = True,
+) -> list[Event]:
+    tracks = load_tracks(therapist, client)
+    duration = max(len(a) for a in tracks.values()) / SAMPLE_RATE
+    vad = vad or VadOptions()
+    jobs = {speaker: detect_speech(speaker, tracks[speaker], vad) for speaker in SPEAKERS}
+    merger = DialogueMerger()
+    speech_s = sum(j.end - j.start for js in jobs.values() for j in js)
+    with _progress(round(speech_s), "s", "transcribing", progress) as bar:
+        for speaker_jobs in jobs.values():
+            for group in _groups(speaker_jobs, GROUP_SPEECH_S):
+                for utterance in recognise_recording(group, transcriber):
+                    if utterance.text:
+                        merger.push(utterance)
+                bar.update(round(sum(j.end - j.start for j in group)))
+    dialogue = stages.dialogue(session, times_estimated=False)
+    events: list[Event] = []
+    for speaker, path in (("therapist", therapist), ("client", client)):
+        if not jobs[speaker]:  # type: ignore[index]
+            events.append(
+                notice_event(
+                    session,
+                    0.0,
+                    "no_speech",
+                    f"no speech was found in the {speaker}'s recording {path}",
+                    speaker=speaker,
+                )
+            )
+    return events + run_dialogue(dialogue, merger.flush(), duration)
+
+
+def write_events(events: Iterable[Event], out: Path | None, stdout: TextIO = sys.stdout) -> None:
+    """Write JSON lines; to a file atomically (a partial file never looks complete)."""
+    import json
+
+    lines = [json.dumps(e, ensure_ascii=False) + "\n" for e in events]
+    if out is None:
+        stdout.writelines(lines)
+        stdout.flush()
+        return
+    directory = out.resolve().parent
+    if not directory.is_dir():
+        raise InputError(out, f"the folder {directory} does not exist")
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".partial", dir=directory)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.writelines(lines)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, out)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

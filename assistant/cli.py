@@ -1,0 +1,108 @@
+"""The `attune` command line."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from importlib import resources
+from pathlib import Path
+
+from assistant.errors import AttuneError
+
+log = logging.getLogger("attune")
+
+
+def sample_dialogue() -> Path:
+    """The bundled sample dialogue (a short, invented counselling conversation)."""
+    return Path(str(resources.files("assistant").joinpath("samples/dialogue.jsonl")))
+
+
+def _analyze_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "analyze",
+        help="transcribe and code a recorded or written session into JSON-lines events",
+        description=(
+            "Analyse recordings (one audio file per speaker, aligned in time; anything FFmpeg "
+            "decodes) or a written dialogue (JSON lines) and write the events (utterances, "
+            "cues, summary) as JSON lines."
+        ),
+    )
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--transcript", type=Path, help="written dialogue, JSON lines")
+    src.add_argument("--therapist", type=Path, help="the therapist's recording")
+    src.add_argument("--sample", action="store_true", help="analyse the bundled sample dialogue")
+    p.add_argument("--client", type=Path, help="the client's recording (with --therapist)")
+    p.add_argument("--out", type=Path, help="output file (default: standard output)")
+    p.add_argument("--session", help="session id for the events (default: the input's name)")
+    p.add_argument(
+        "--asr-model",
+        default="tiny.en",
+        help="faster-whisper model name or local CTranslate2 folder (default: the bundled "
+        "English-only tiny.en; other names may be downloaded by faster-whisper)",
+    )
+    p.add_argument("--beam-size", type=int, default=5, help="beam size of the recogniser")
+    p.add_argument("--threads", type=int, default=2, help="CPU threads for the recogniser")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+
+
+def _analyze(args: argparse.Namespace) -> int:
+    from assistant.analyze import DialogueStages, analyze_audio, analyze_transcript, write_events
+
+    stages = DialogueStages()
+    progress = not args.no_progress
+    if args.therapist is not None:
+        if args.client is None:
+            raise AttuneError("--therapist needs --client (one recording per speaker)")
+        from assistant.speech.asr import AsrOptions, WhisperTranscriber
+
+        transcriber = WhisperTranscriber(
+            AsrOptions(model=args.asr_model, beam_size=args.beam_size, cpu_threads=args.threads)
+        )
+        session = args.session or args.therapist.stem
+        events = analyze_audio(
+            args.therapist, args.client, session, transcriber, stages, progress=progress
+        )
+    else:
+        if args.client is not None:
+            raise AttuneError("--client goes with --therapist, not with --transcript")
+        path = sample_dialogue() if args.sample else args.transcript
+        events = analyze_transcript(path, args.session or path.stem, stages, progress=progress)
+    write_events(events, args.out)
+    if args.out is not None:
+        print(f"attune: wrote {len(events)} events to {args.out}", file=sys.stderr)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="attune", description="Attune: a self-hosted telehealth session assistant."
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True)
+    _analyze_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    if not args.verbose:
+        logging.getLogger("faster_whisper").setLevel(logging.WARNING)
+    try:
+        if args.command == "analyze":
+            return _analyze(args)
+    except AttuneError as exc:
+        print(f"attune: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("attune: interrupted; no output written", file=sys.stderr)
+        return 130
+    parser.error(f"unknown command {args.command}")
+    return 2

@@ -1,0 +1,126 @@
+"""The dialogue stream: both speakers' final utterances merged in time order, then the
+dialogue stages (cue coding, cue rules, summary) that need both speakers.
+
+``DialogueMerger`` releases an utterance once every other speaker's chain has moved past its
+start, so the stream is in time order even though the chains finish turns at different times.
+``Dialogue`` runs the stages on each utterance and returns the events to publish.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+from collections.abc import Iterable, Sequence
+from typing import Protocol
+
+from assistant.events import SPEAKERS, Event, Speaker, Utterance
+
+
+class DialogueMerger:
+    """Merge per-speaker final utterances into one stream ordered by start time."""
+
+    def __init__(self, speakers: Sequence[Speaker] = SPEAKERS) -> None:
+        self._watermark: dict[Speaker, float] = {s: 0.0 for s in speakers}
+        self._heap: list[tuple[float, int, Utterance]] = []
+        self._seq = itertools.count()
+
+    def push(self, utterance: Utterance) -> None:
+        heapq.heappush(self._heap, (utterance.start, next(self._seq), utterance))
+
+    def advance(self, speaker: Speaker, time: float) -> list[Utterance]:
+        """``speaker``'s chain will produce nothing more starting before ``time``."""
+        self._watermark[speaker] = max(self._watermark[speaker], time)
+        return self._release(min(self._watermark.values()))
+
+    def flush(self) -> list[Utterance]:
+        return self._release(float("inf"))
+
+    def _release(self, until: float) -> list[Utterance]:
+        out: list[Utterance] = []
+        while self._heap and self._heap[0][0] <= until:
+            out.append(heapq.heappop(self._heap)[2])
+        return out
+
+
+class Annotator(Protocol):
+    """A stage that adds ``labels`` to a final utterance before it is published."""
+
+    def annotate(self, utterance: Utterance, history: Sequence[Utterance]) -> None: ...
+
+
+class Observer(Protocol):
+    """A stage that reads the published utterances and may emit events (cues, summary)."""
+
+    def observe(self, utterance: Utterance, history: Sequence[Utterance]) -> list[Event]: ...
+
+    def finish(self, end: float) -> list[Event]: ...
+
+
+class SummaryStage:
+    """Counts for the end-of-dialogue ``summary`` event."""
+
+    def __init__(self, session: str, *, times_estimated: bool = False) -> None:
+        self.session = session
+        self.times_estimated = times_estimated
+        self.utterances = {s: 0 for s in SPEAKERS}
+        self.words = {s: 0 for s in SPEAKERS}
+        self.talk_time = {s: 0.0 for s in SPEAKERS}
+
+    def observe(self, utterance: Utterance, history: Sequence[Utterance]) -> list[Event]:
+        self.utterances[utterance.speaker] += 1
+        self.words[utterance.speaker] += len(utterance.text.split())
+        self.talk_time[utterance.speaker] += max(utterance.end - utterance.start, 0.0)
+        return []
+
+    def finish(self, end: float) -> list[Event]:
+        total = sum(self.talk_time.values())
+        share = round(self.talk_time["therapist"] / total, 3) if total > 0 else None
+        return [
+            {
+                "type": "summary",
+                "session": self.session,
+                "duration": round(end, 3),
+                "utterances": dict(self.utterances),
+                "words": dict(self.words),
+                "talk_time": {
+                    "therapist": round(self.talk_time["therapist"], 3),
+                    "client": round(self.talk_time["client"], 3),
+                    "therapist_share": share,
+                },
+                "times_estimated": self.times_estimated,
+            }
+        ]
+
+
+class Dialogue:
+    """One session's dialogue stream: annotate, publish, observe."""
+
+    def __init__(
+        self,
+        session: str,
+        annotators: Iterable[Annotator] = (),
+        observers: Iterable[Observer] = (),
+    ) -> None:
+        self.session = session
+        self.annotators = list(annotators)
+        self.observers = list(observers)
+        self.history: list[Utterance] = []
+        self.end = 0.0
+
+    def process(self, utterance: Utterance) -> list[Event]:
+        """Events for one final utterance, the utterance's own event first."""
+        for annotator in self.annotators:
+            annotator.annotate(utterance, self.history)
+        events = [utterance.event(self.session)]
+        for observer in self.observers:
+            events.extend(observer.observe(utterance, self.history))
+        self.history.append(utterance)
+        self.end = max(self.end, utterance.end)
+        return events
+
+    def finish(self, end: float | None = None) -> list[Event]:
+        final_end = max(self.end, end or 0.0)
+        events: list[Event] = []
+        for observer in self.observers:
+            events.extend(observer.finish(final_end))
+        return events

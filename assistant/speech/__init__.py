@@ -1,0 +1,1 @@
+"""One participant's speech chain: audio in -> 16 kHz mono -> VAD -> ASR -> utterances."""

@@ -1,0 +1,120 @@
+"""One participant's chain: real VAD on espeak-ng speech; a scripted fake recogniser."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pytest
+
+from assistant.speech.asr import Transcription
+from assistant.speech.chain import SpeechDetector, SpeechJob, recognise, recognise_recording
+from assistant.testing.synth import speak
+
+pytestmark = pytest.mark.model
+
+SR = 16000
+
+
+def track(*parts: np.ndarray | float) -> np.ndarray:
+    """Concatenate speech clips and silences (floats are seconds of silence)."""
+    return np.concatenate(
+        [p if isinstance(p, np.ndarray) else np.zeros(int(p * SR), np.float32) for p in parts]
+    )
+
+
+class ScriptedTranscriber:
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.calls: list[tuple[int, bool]] = []
+
+    def transcribe(self, audio: np.ndarray, *, final: bool = True) -> Transcription:
+        self.calls.append((len(audio), final))
+        return Transcription(text=self.text, avg_logprob=-0.2)
+
+    def transcribe_many(self, segments: Sequence[np.ndarray]) -> list[Transcription]:
+        return [self.transcribe(a) for a in segments]
+
+
+def push_in_frames(
+    detector: SpeechDetector, audio: np.ndarray, frame: int = 320
+) -> list[SpeechJob]:
+    jobs = []
+    for i in range(0, len(audio), frame):
+        jobs += detector.push(audio[i : i + frame])
+    return jobs + detector.flush()
+
+
+def test_two_turns_give_two_final_jobs_with_true_times() -> None:
+    a = speak("I have been feeling rather low lately.", "en-us")
+    b = speak("Mostly in the evenings.", "en-us")
+    audio = track(1.0, a, 1.5, b, 1.0)
+    jobs = push_in_frames(SpeechDetector("client"), audio)
+    assert [j.final for j in jobs] == [True, True]
+    assert [j.utterance_id for j in jobs] == ["c1", "c2"]
+    first_end = 1.0 + len(a) / SR
+    assert jobs[0].start == pytest.approx(1.0, abs=0.25)
+    assert jobs[0].end == pytest.approx(first_end, abs=0.35)
+    assert jobs[1].start == pytest.approx(first_end + 1.5, abs=0.25)
+    # the job carries the padded speech audio
+    assert len(jobs[0].audio) >= (jobs[0].end - jobs[0].start) * SR
+
+
+def test_offset_puts_times_on_the_session_clock() -> None:
+    audio = track(0.5, speak("Hello.", "en-us"), 1.0)
+    jobs = push_in_frames(SpeechDetector("therapist", offset_s=100.0), audio)
+    assert len(jobs) == 1
+    assert jobs[0].start == pytest.approx(100.5, abs=0.25)
+
+
+def test_interim_jobs_share_the_final_id() -> None:
+    long = speak(
+        "When I get home from work the house is so quiet and I just sit there thinking "
+        "about everything that went wrong this year.",
+        "en-us",
+    )
+    jobs = push_in_frames(SpeechDetector("client", interim_interval_s=1.0), track(0.5, long, 1.0))
+    interims = [j for j in jobs if not j.final]
+    finals = [j for j in jobs if j.final]
+    assert len(finals) == 1
+    assert len(interims) >= 3
+    assert {j.utterance_id for j in jobs} == {finals[0].utterance_id}
+    assert [len(j.audio) for j in interims] == sorted(len(j.audio) for j in interims)
+
+
+def test_silence_gives_no_jobs() -> None:
+    assert push_in_frames(SpeechDetector("client"), np.zeros(SR * 10, np.float32)) == []
+
+
+def test_recognise_applies_the_guards() -> None:
+    jobs = push_in_frames(SpeechDetector("client"), track(0.5, speak("Yes.", "en-us"), 1.0))
+    assert recognise(jobs[0], ScriptedTranscriber("Thanks for watching!")).text == ""
+    utterance = recognise(jobs[0], ScriptedTranscriber("Yes."))
+    assert (utterance.id, utterance.speaker, utterance.text, utterance.final) == (
+        "c1",
+        "client",
+        "Yes.",
+        True,
+    )
+
+
+def test_recognise_recording_keeps_one_utterance_per_job_in_order() -> None:
+    audio = track(0.5, speak("Yes.", "en-us"), 1.0, speak("No.", "en-us"), 1.0)
+    jobs = push_in_frames(SpeechDetector("client"), audio)
+    utterances = recognise_recording(jobs, ScriptedTranscriber("Maybe."))
+    assert [(u.id, u.text) for u in utterances] == [("c1", "Maybe."), ("c2", "Maybe.")]
+    assert [u.start for u in utterances] == [j.start for j in jobs]
+
+
+@pytest.mark.model
+def test_whisper_reads_segments_together_and_splits_them_back(transcriber: object) -> None:
+    from assistant.speech.asr import WhisperTranscriber
+
+    assert isinstance(transcriber, WhisperTranscriber)
+    clips = [speak("I feel tired all the time.", "en-us"), speak("My kids notice it.", "en-us")]
+    pad = np.zeros(2400, np.float32)
+    results = transcriber.transcribe_many([np.concatenate([pad, c, pad]) for c in clips])
+    assert len(results) == 2
+    assert "tired" in results[0].text.lower() and "kids" not in results[0].text.lower()
+    assert "kids" in results[1].text.lower() and "tired" not in results[1].text.lower()
+    assert all(w.start >= 0 for r in results for w in r.words)
