@@ -75,6 +75,67 @@ def _analyze(args: argparse.Namespace) -> int:
     return 0
 
 
+def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "serve",
+        help="run the live session server (WebRTC relay, transcription, therapist panel)",
+        description="Run the live session server. It prints the therapist console's URL.",
+    )
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    p.add_argument("--port", type=int, default=8000, help="port to listen on")
+    p.add_argument(
+        "--ice-server",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="STUN or TURN server for WebRTC (repeatable; none by default). TURN credentials "
+        "come from --turn-username and --turn-credential",
+    )
+    p.add_argument("--turn-username", help="username for the TURN servers")
+    p.add_argument("--turn-credential", help="credential for the TURN servers")
+    p.add_argument(
+        "--therapist-key",
+        help="key of the therapist console (default: a new random key each start; "
+        "also read from ATTUNE_THERAPIST_KEY)",
+    )
+    p.add_argument("--asr-model", default="tiny.en", help="faster-whisper model (see analyze)")
+    p.add_argument("--threads", type=int, default=2, help="CPU threads for the recogniser")
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import os
+
+    from aiortc import RTCIceServer
+
+    from assistant.live.room import LiveOptions
+    from assistant.server.app import ServeConfig
+    from assistant.server.run import serve
+    from assistant.speech.asr import AsrOptions
+
+    servers = []
+    for url in args.ice_server:
+        if not url.startswith(("stun:", "turn:", "turns:")):
+            raise AttuneError(f"--ice-server {url!r}: expected a stun:, turn: or turns: URL")
+        if url.startswith("turn"):
+            servers.append(
+                RTCIceServer(urls=url, username=args.turn_username, credential=args.turn_credential)
+            )
+        else:
+            servers.append(RTCIceServer(urls=url))
+    config = ServeConfig(
+        host=args.host, port=args.port, live=LiveOptions(ice_servers=tuple(servers))
+    )
+    key = args.therapist_key or os.environ.get("ATTUNE_THERAPIST_KEY")
+    if key:
+        if len(key) < 16:
+            raise AttuneError("the therapist key must be at least 16 characters")
+        config.therapist_key = key
+    # Whisper's encoder dominates a short segment's cost, so beam 5 on finals costs little;
+    # interims are greedy (AsrOptions.interim_beam_size)
+    asr = AsrOptions(model=args.asr_model, cpu_threads=args.threads)
+    return serve(config, asr)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="attune", description="Attune: a self-hosted telehealth session assistant."
@@ -82,6 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True)
     _analyze_parser(sub)
+    _serve_parser(sub)
     return parser
 
 
@@ -98,6 +160,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "analyze":
             return _analyze(args)
+        if args.command == "serve":
+            return _serve(args)
     except AttuneError as exc:
         print(f"attune: error: {exc}", file=sys.stderr)
         return 2

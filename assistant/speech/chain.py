@@ -8,7 +8,8 @@ The live room runs ``recognise`` behind a bounded queue; `attune analyze` calls 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import itertools
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -43,6 +44,7 @@ class SpeechDetector:
         interim_interval_s: float | None = None,
         offset_s: float = 0.0,
         vad: SileroVad | None = None,
+        numbers: Iterator[int] | None = None,
     ) -> None:
         self.speaker = speaker
         self.options = options or VadOptions()
@@ -54,7 +56,7 @@ class SpeechDetector:
         self._buf = np.zeros(0, dtype=np.float32)
         self._buf_start = 0  # sample index of self._buf[0]
         self._received = 0
-        self._count = 0
+        self._numbers = numbers if numbers is not None else itertools.count(1)
         self._last_interim = 0
         self._current_id: str | None = None
 
@@ -102,8 +104,7 @@ class SpeechDetector:
         return jobs
 
     def _next_id(self) -> str:
-        self._count += 1
-        return f"{self.speaker[0]}{self._count}"
+        return f"{self.speaker[0]}{next(self._numbers)}"
 
     def _job(self, start: int, end: int, *, final: bool) -> SpeechJob:
         if self._current_id is None:

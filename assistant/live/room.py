@@ -1,0 +1,323 @@
+"""One live session: two participants' peer connections, media relay, speech chains and the
+therapist's private panel.
+
+Media: each browser sends camera and microphone; the room forwards each participant's audio
+and video to the other (``MediaRelay``, one ``ForwardTrack`` per kind and direction, so joins
+and rejoins need no renegotiation) and taps each participant's audio into its speech chain.
+Speech: chain -> ``TranscriptionService`` (shared, bounded) -> the dialogue stages -> panel.
+Only the therapist's panel connections ever receive transcript, label or cue events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import itertools
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import av
+import numpy as np
+from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSessionDescription
+from aiortc.contrib.media import MediaRelay
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+
+from assistant.analyze import DialogueStages
+from assistant.events import Event, Speaker, Utterance, notice_event
+from assistant.live.crosstalk import BleedFilter
+from assistant.live.forward import ForwardTrack
+from assistant.live.sessions import Role, Session
+from assistant.live.transcription import TranscriptionService
+from assistant.speech.audio_in import SAMPLE_RATE
+from assistant.speech.chain import SpeechDetector
+from assistant.speech.vad import VadOptions
+
+log = logging.getLogger("attune.room")
+
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+LAG_NOTICE_S = 2.0
+LAG_NOTICE_EVERY_S = 30.0
+
+
+@dataclass(frozen=True)
+class LiveOptions:
+    """Options of the live path."""
+
+    ice_servers: tuple[RTCIceServer, ...] = ()
+    """STUN/TURN servers for the server's and the browsers' peer connections (none by
+    default: no public STUN server is ever used unless configured)."""
+    vad: VadOptions = field(default_factory=lambda: VadOptions(min_silence_ms=350))
+    interim_interval_s: float = 1.0
+
+
+def other(role: Role) -> Role:
+    return "client" if role == "therapist" else "therapist"
+
+
+@dataclass
+class Participant:
+    role: Role
+    send: Send | None = None
+    connection_id: int = 0
+    pc: RTCPeerConnection | None = None
+    forward: dict[str, ForwardTrack] = field(default_factory=dict)
+    incoming: dict[str, MediaStreamTrack] = field(default_factory=dict)
+    tap: asyncio.Task[None] | None = None
+    admitted: bool = False
+    joined_at: float | None = None
+
+
+class Room:
+    def __init__(
+        self,
+        session: Session,
+        service: TranscriptionService,
+        stages: DialogueStages,
+        options: LiveOptions,
+    ) -> None:
+        self.session = session
+        self.service = service
+        self.options = options
+        self.t0 = time.monotonic()
+        self.participants: dict[Role, Participant] = {
+            "therapist": Participant("therapist", admitted=True),
+            "client": Participant("client"),
+        }
+        self.relay = MediaRelay()
+        self.dialogue = stages.dialogue(session.id, times_estimated=False)
+        self.history: list[Event] = []  # final events, replayed to a (re)connecting panel
+        self.panel: Send | None = None
+        self._panel_id = 0
+        self._numbers: dict[Role, itertools.count[int]] = {
+            "therapist": itertools.count(1),
+            "client": itertools.count(1),
+        }
+        self._interims_shown: set[str] = set()
+        self._finished: collections.deque[str] = collections.deque(maxlen=64)
+        self._bleed = BleedFilter()
+        self._last_lag_notice = -LAG_NOTICE_EVERY_S
+        self._connection_ids = itertools.count(1)
+        self.closed = False
+
+    # -- session clock -------------------------------------------------------------------
+    def now(self) -> float:
+        return time.monotonic() - self.t0
+
+    # -- control connections ---------------------------------------------------------------
+    async def attach(self, role: Role, send: Send) -> tuple[int, Send | None]:
+        """A participant's control connection arrived; returns its id and the one it replaces."""
+        p = self.participants[role]
+        replaced = p.send
+        p.send = send
+        p.connection_id = next(self._connection_ids)
+        await self._close_peer(p)
+        if role == "client" and not p.admitted:
+            await self._send("therapist", {"type": "peer", "role": "client", "state": "waiting"})
+        return p.connection_id, replaced
+
+    async def detach(self, role: Role, connection_id: int) -> None:
+        p = self.participants[role]
+        if p.connection_id != connection_id:
+            return  # an older, replaced connection
+        p.send = None
+        await self._close_peer(p)
+        await self._send(other(role), {"type": "peer", "role": role, "state": "left"})
+
+    async def admit(self) -> None:
+        client = self.participants["client"]
+        client.admitted = True
+        await self._send("client", {"type": "admitted"})
+
+    def state(self, role: Role) -> str:
+        return "admitted" if self.participants[role].admitted else "waiting"
+
+    # -- media -----------------------------------------------------------------------------
+    async def answer(self, role: Role, connection_id: int, sdp: str) -> str:
+        """Answer a participant's offer; raises ValueError on an unusable offer."""
+        p = self.participants[role]
+        await self._close_peer(p)
+        pc = RTCPeerConnection(RTCConfiguration(iceServers=list(self.options.ice_servers)))
+        p.pc = pc
+        p.forward = {"audio": ForwardTrack("audio"), "video": ForwardTrack("video")}
+
+        @pc.on("track")
+        def on_track(track: MediaStreamTrack) -> None:
+            if p.pc is not pc or track.kind not in ("audio", "video"):
+                return
+            p.incoming[track.kind] = track
+            if track.kind == "audio":
+                p.tap = asyncio.get_running_loop().create_task(
+                    self._tap(p, self.relay.subscribe(track, buffered=True)),
+                    name=f"tap-{self.session.id}-{role}",
+                )
+            self._wire()
+
+        @pc.on("connectionstatechange")
+        async def on_state() -> None:
+            log.info("session %s %s peer %s", self.session.id, role, pc.connectionState)
+            await self._send(
+                other(role), {"type": "peer", "role": role, "state": f"media-{pc.connectionState}"}
+            )
+
+        try:
+            await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
+            kinds = {t.kind for t in pc.getTransceivers()}
+            if "audio" not in kinds:
+                raise ValueError("it offers no audio (a microphone is needed)")
+            for kind, forward in p.forward.items():
+                if kind in kinds:
+                    pc.addTrack(forward)
+            answer = await pc.createAnswer()
+            await pc.setLocalDescription(answer)
+        except Exception as exc:  # aiortc raises many types on bad SDP
+            await self._close_peer(p)
+            raise ValueError(f"the offer could not be used: {exc}") from exc
+        if p.connection_id != connection_id:
+            await self._close_peer(p)
+            raise ValueError("the connection was replaced")
+        self._wire()
+        return pc.localDescription.sdp
+
+    def _wire(self) -> None:
+        """Point each participant's outgoing tracks at the other's incoming media."""
+        for role, p in self.participants.items():
+            source = self.participants[other(role)]
+            for kind, forward in p.forward.items():
+                track = source.incoming.get(kind)
+                if track is None or track.readyState != "live":
+                    continue
+                current = forward.source
+                if current is not None and getattr(current, "_source", None) is track:
+                    continue
+                forward.set_source(self.relay.subscribe(track, buffered=False))
+                if current is not None:
+                    current.stop()
+
+    async def _close_peer(self, p: Participant) -> None:
+        pc, p.pc = p.pc, None
+        tap, p.tap = p.tap, None
+        for track in p.forward.values():
+            track.stop()
+        p.forward = {}
+        p.incoming = {}
+        if tap is not None:
+            tap.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await tap
+        if pc is not None:
+            await pc.close()
+
+    async def _tap(self, p: Participant, track: MediaStreamTrack) -> None:
+        """The participant's chain: audio in -> 16 kHz mono -> VAD -> queued speech jobs."""
+        role: Speaker = p.role
+        resampler = av.AudioResampler(format="s16", layout="mono", rate=SAMPLE_RATE)
+        detector: SpeechDetector | None = None
+        try:
+            while True:
+                try:
+                    frame = await track.recv()
+                except MediaStreamError:
+                    break
+                if not isinstance(frame, av.AudioFrame):
+                    continue
+                if detector is None:
+                    detector = SpeechDetector(
+                        role,
+                        self.options.vad,
+                        interim_interval_s=self.options.interim_interval_s,
+                        offset_s=self.now(),
+                        numbers=self._numbers[role],
+                    )
+                    p.joined_at = detector.offset_s
+                for out in resampler.resample(frame):
+                    samples = out.to_ndarray().reshape(-1).astype(np.float32) / 32768.0
+                    self._bleed.record(role, detector.received_s, samples)
+                    for job in detector.push(samples):
+                        if job.final and self._bleed.is_bleed(job):
+                            log.info(
+                                "dropped %s: the other speaker's voice leaking in", job.utterance_id
+                            )
+                            if job.utterance_id in self._interims_shown:
+                                await self._deliver(
+                                    Utterance(job.utterance_id, role, job.start, job.end, ""), 0.0
+                                )
+                            continue
+                        self.service.submit(job, self._deliver)
+        finally:
+            if detector is not None:
+                for job in detector.flush():
+                    self.service.submit(job, self._deliver)
+            track.stop()
+
+    # -- transcripts to the panel ---------------------------------------------------------------
+    async def _deliver(self, utterance: Utterance, waited: float) -> None:
+        if self.closed:
+            return
+        uid = str(utterance.id)
+        if waited > LAG_NOTICE_S and self.now() - self._last_lag_notice > LAG_NOTICE_EVERY_S:
+            self._last_lag_notice = self.now()
+            await self.publish(
+                notice_event(
+                    self.session.id,
+                    self.now(),
+                    "transcription_lagging",
+                    f"Transcription is running {waited:.0f} s behind; text will catch up.",
+                )
+            )
+        if not utterance.final:
+            if utterance.text and uid not in self._finished:
+                self._interims_shown.add(uid)
+                await self.publish(utterance.event(self.session.id))
+            return
+        shown = uid in self._interims_shown
+        self._interims_shown.discard(uid)
+        self._finished.append(uid)
+        if not utterance.text:
+            if shown:  # every utterance the panel saw ends with one final event
+                await self.publish(utterance.event(self.session.id))
+            return
+        for event in self.dialogue.process(utterance):
+            await self.publish(event)
+
+    async def publish(self, event: Event) -> None:
+        """Send an event to the therapist's panel (final events are kept for replay)."""
+        if event["type"] != "utterance" or event.get("final"):
+            self.history.append(event)
+        if self.panel is not None:
+            try:
+                await self.panel(event)
+            except Exception:
+                log.debug("panel send failed", exc_info=True)
+
+    def attach_panel(self, send: Send) -> int:
+        self.panel = send
+        self._panel_id += 1
+        return self._panel_id
+
+    def detach_panel(self, panel_id: int) -> None:
+        if panel_id == self._panel_id:
+            self.panel = None
+
+    async def _send(self, role: Role, message: dict[str, Any]) -> None:
+        send = self.participants[role].send
+        if send is not None:
+            try:
+                await send(message)
+            except Exception:
+                log.debug("control send to %s failed", role, exc_info=True)
+
+    async def end(self) -> None:
+        """End the session: summary to the panel, media closed."""
+        if self.closed:
+            return
+        for event in self.dialogue.finish(self.now()):
+            await self.publish(event)
+        self.closed = True
+        for role in ("therapist", "client"):
+            await self._send(role, {"type": "ended"})
+        for p in self.participants.values():
+            await self._close_peer(p)

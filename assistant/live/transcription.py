@@ -1,0 +1,125 @@
+"""Live transcription: one recogniser shared by every session, behind a bounded queue.
+
+Audio intake and media forwarding never wait on the model: speech jobs are queued and one
+worker thread runs the recogniser. When the queue is full, interim work is dropped first (an
+interim job is also dropped when a newer job of the same utterance is queued); a final job is
+never dropped. Whoever submitted a job learns how long it waited, to tell the therapist when
+transcription lags.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from assistant.events import Utterance
+from assistant.speech.asr import Transcriber
+from assistant.speech.chain import SpeechJob, recognise
+
+log = logging.getLogger("attune.transcription")
+
+Deliver = Callable[[Utterance, float], Awaitable[None]]
+"""Called with the utterance and how long its job waited in the queue (seconds)."""
+
+
+@dataclass
+class _Queued:
+    job: SpeechJob
+    deliver: Deliver
+    queued_at: float = field(default_factory=time.monotonic)
+
+
+@dataclass
+class TranscriptionStats:
+    finals_done: int = 0
+    interims_done: int = 0
+    interims_dropped: int = 0
+    last_wait_s: float = 0.0
+    last_model_s: float = 0.0
+
+
+class TranscriptionService:
+    """Queue speech jobs from any session; run them on one recogniser, finals first."""
+
+    def __init__(self, transcriber: Transcriber, max_interims: int = 4) -> None:
+        self.transcriber = transcriber
+        self.max_interims = max_interims
+        self.stats = TranscriptionStats()
+        self._finals: collections.deque[_Queued] = collections.deque()
+        self._interims: collections.deque[_Queued] = collections.deque()
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def depth(self) -> int:
+        return len(self._finals) + len(self._interims)
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run(), name="asr-worker")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
+
+    def submit(self, job: SpeechJob, deliver: Deliver) -> None:
+        # a newer job of the same utterance makes queued interims of it pointless
+        stale = [
+            q
+            for q in self._interims
+            if q.job.utterance_id == job.utterance_id and q.deliver == deliver
+        ]
+        for q in stale:
+            self._interims.remove(q)
+            self.stats.interims_dropped += 1
+        item = _Queued(job, deliver)
+        if job.final:
+            self._finals.append(item)
+        else:
+            if len(self._interims) >= self.max_interims or self._finals:
+                # behind on finals, or full: interim work goes first
+                if self._interims:
+                    self._interims.popleft()
+                    self.stats.interims_dropped += 1
+                if self._finals:
+                    self.stats.interims_dropped += 1
+                    return
+            self._interims.append(item)
+        self._wake.set()
+
+    async def _run(self) -> None:
+        while True:
+            if not self._finals and not self._interims:
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            item = self._finals.popleft() if self._finals else self._interims.popleft()
+            waited = time.monotonic() - item.queued_at
+            t0 = time.monotonic()
+            try:
+                utterance = await asyncio.to_thread(recognise, item.job, self.transcriber)
+            except Exception:  # a bad segment must not stop transcription for everyone
+                log.exception("transcription failed for %s", item.job.utterance_id)
+                if not item.job.final:
+                    continue
+                job = item.job
+                utterance = Utterance(job.utterance_id, job.speaker, job.start, job.end, "")
+            self.stats.last_model_s = time.monotonic() - t0
+            self.stats.last_wait_s = waited
+            if item.job.final:
+                self.stats.finals_done += 1
+            else:
+                self.stats.interims_done += 1
+            try:
+                await item.deliver(utterance, waited)
+            except Exception:
+                log.exception("delivering %s failed", item.job.utterance_id)

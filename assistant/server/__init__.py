@@ -1,0 +1,1 @@
+"""HTTP and WebSocket front of the live room (Starlette on uvicorn, websockets protocol)."""

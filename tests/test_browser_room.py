@@ -1,0 +1,140 @@
+"""End to end: two headless Chromiums (fake camera, fake microphone playing espeak-ng WAVs)
+hold a session through the real pages and the real server."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import sync_playwright
+
+from assistant.testing.live import (
+    admit,
+    create_session,
+    join_as_client,
+    join_as_therapist,
+    launch_participant,
+    live_server,
+)
+from assistant.testing.scoring import word_error_rate
+from assistant.testing.synth import synth_dialogue
+
+pytestmark = [pytest.mark.browser, pytest.mark.model]
+
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
+THERAPIST = "What would you like to talk about today?"
+CLIENT = "I have been feeling tired and lonely since I moved to the city."
+
+
+def finals(page: Any, speaker: str) -> list[str]:
+    texts: list[str] = page.evaluate(
+        """(speaker) => window.attunePanel.events
+            .filter(e => e.type === 'utterance' && e.final && e.text && e.speaker === speaker)
+            .map(e => e.text)""",
+        speaker,
+    )
+    return texts
+
+
+def wait_for(predicate: Any, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.5)
+
+
+def hears_and_sees(page: Any) -> tuple[int, float, float]:
+    """(audio frames heard over 10 s, remote picture brightness, seconds of video played)."""
+    heard = page.evaluate("window.attune.remoteHeard")
+    time.sleep(10)  # the fake microphones speak only part of the time
+    heard = page.evaluate("window.attune.remoteHeard") - heard
+    brightness, played = page.evaluate(
+        """(() => {
+            const v = document.getElementById('remote');
+            const c = document.createElement('canvas');
+            c.width = 64; c.height = 48;
+            const g = c.getContext('2d');
+            g.drawImage(v, 0, 0, 64, 48);
+            const px = g.getImageData(0, 0, 64, 48).data;
+            let sum = 0;
+            for (let i = 0; i < px.length; i += 4) sum += px[i] + px[i + 1] + px[i + 2];
+            return [sum / (px.length / 4) / 3, v.currentTime];
+        })()"""
+    )
+    return heard, brightness, played
+
+
+def assert_media_flows(page: Any, who: str) -> None:
+    heard, brightness, played = hears_and_sees(page)
+    assert heard > 5, f"{who} hears the other person"
+    # Chromium's fake camera is bright green; the placeholder without a source is black
+    assert brightness > 30, f"{who} sees the other person's camera, not the placeholder"
+    assert played > 2, f"{who}'s remote video plays"
+
+
+def test_two_browsers_hold_a_session_and_only_the_therapist_sees_the_transcript(
+    tmp_path: Path,
+) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    therapist_wav, client_wav, _ = synth_dialogue(
+        [("therapist", THERAPIST), ("client", CLIENT)], tmp_path / "audio", tail_s=2.0
+    )
+    with live_server(tmp_path) as server, sync_playwright() as pw:
+        session = create_session(server)
+        therapist_ctx = launch_participant(pw, tmp_path / "therapist", therapist_wav)
+        client_ctx = launch_participant(pw, tmp_path / "client", client_wav)
+        client_frames: list[str] = []
+
+        def record(ws: Any) -> None:
+            ws.on("framereceived", lambda payload: client_frames.append(str(payload)))
+            client_frames.append(f"open {ws.url}")
+
+        client_ctx.on("page", lambda page: page.on("websocket", record))
+        therapist = join_as_therapist(therapist_ctx, session)
+        client = join_as_client(client_ctx, session)
+        assert client.evaluate("window.attune.state") == "waiting"
+        assert client.locator("#preview").is_visible()  # the waiting room checks the camera
+        admit(therapist, client)
+        assert therapist.locator("#admit").is_hidden()
+        assert client.locator("#panel").is_hidden()
+
+        wait_for(
+            lambda: finals(therapist, "therapist") and finals(therapist, "client"),
+            60,
+            "both speakers' words on the panel",
+        )
+        assert min(word_error_rate(THERAPIST, t) for t in finals(therapist, "therapist")) < 0.35
+        wait_for(
+            lambda: any(word_error_rate(CLIENT, t) < 0.35 for t in finals(therapist, "client")),
+            30,
+            "the client's words, recognisably",
+        )
+        assert therapist.locator("#transcript li[data-speaker='client']").count() >= 1
+        assert_media_flows(therapist, "the therapist")
+        assert_media_flows(client, "the client")
+        therapist.screenshot(path=str(ARTIFACTS / "room-therapist.png"))
+        client.screenshot(path=str(ARTIFACTS / "room-client.png"))
+
+        # a reload rejoins the same session and the transcript continues
+        before = len(finals(therapist, "client"))
+        client.reload()
+        client.wait_for_function("window.attune.state === 'in-call'", timeout=20000)
+        wait_for(
+            lambda: len(finals(therapist, "client")) > before,
+            60,
+            "the client's words after the reload",
+        )
+        assert_media_flows(client, "the client, after the reload,")
+
+        # the client's page never received transcript, label or cue data, on any socket
+        assert not any("/ws/panel" in f for f in client_frames)
+        for frame in client_frames:
+            if frame.startswith("{"):
+                assert json.loads(frame)["type"] not in {"utterance", "cue", "summary", "notice"}
+        assert client.evaluate("window.attunePanel === undefined")
+        therapist_ctx.close()
+        client_ctx.close()

@@ -1,0 +1,181 @@
+"""The live server over real HTTP and WebSockets (a real `attune serve` subprocess), with real
+aiortc peers: links, roles, bad input, replacement on reconnect, media and transcripts."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import websockets
+from websockets.exceptions import ConnectionClosed
+
+from assistant.testing.live import LiveServer, api, create_session, live_server, token_of
+from assistant.testing.peer import PanelListener, PeerParticipant
+from assistant.testing.scoring import word_error_rate
+from assistant.testing.synth import synth_dialogue
+
+pytestmark = pytest.mark.model
+
+CONTENT_TYPES = {"utterance", "cue", "summary", "notice"}
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    with live_server(tmp_path_factory.mktemp("server")) as s:
+        yield s
+
+
+def ws_base(server: LiveServer) -> str:
+    return server.base_url.replace("http://", "ws://")
+
+
+async def close_code(server: LiveServer, path: str, *messages: str) -> int:
+    async with websockets.connect(f"{ws_base(server)}{path}") as ws:
+        for m in messages:
+            await ws.send(m)
+        try:
+            while True:
+                await asyncio.wait_for(ws.recv(), 15)
+        except ConnectionClosed as closed:
+            assert closed.rcvd is not None
+            return closed.rcvd.code
+    raise AssertionError("not closed")
+
+
+def hello(token: str) -> str:
+    return json.dumps({"type": "hello", "token": token})
+
+
+def test_creating_sessions_needs_the_therapist_key(server: LiveServer) -> None:
+    assert api(server, "POST", "/api/sessions", {"planned_minutes": 50})[0] == 401
+    assert api(server, "POST", "/api/sessions", {"planned_minutes": 50}, key="wrong" * 6)[0] == 401
+    status, body = api(server, "POST", "/api/sessions", {"planned_minutes": 2}, key=server.key)
+    assert (status, body["error"]) == (400, "bad_field")
+    status, body = api(server, "POST", "/api/sessions", [1, 2], key=server.key)
+    assert (status, body["error"]) == (400, "bad_json")
+    status, body = api(server, "POST", "/api/sessions", {"label": "x" * 20000}, key=server.key)
+    assert (status, body["error"]) == (413, "too_large")
+    session = create_session(server, planned_minutes=30, label="Tue 10:00")
+    assert session["planned_minutes"] == 30
+    assert token_of(session["client_url"]) != token_of(session["therapist_url"])
+    assert len(token_of(session["client_url"])) >= 40
+
+
+def test_tokens_and_roles_are_enforced_on_the_sockets(server: LiveServer) -> None:
+    session = create_session(server)
+    client = token_of(session["client_url"])
+
+    async def run() -> None:
+        assert await close_code(server, "/ws/control", hello("x" * 43)) == 4401
+        assert await close_code(server, "/ws/control", "not json") == 4400
+        assert await close_code(server, "/ws/control", json.dumps({"type": "offer"})) == 4400
+        # a client link can never open the therapist's panel
+        assert await close_code(server, "/ws/panel", hello(client)) == 4403
+        assert await close_code(server, "/ws/panel", hello("y" * 43)) == 4401
+
+    asyncio.run(run())
+    assert client not in server.log()  # tokens never reach the logs
+
+
+def test_bad_messages_get_errors_and_other_sessions_carry_on(server: LiveServer) -> None:
+    one, two = create_session(server), create_session(server)
+
+    async def run() -> None:
+        base = ws_base(server)
+        async with (
+            PeerParticipant(base, token_of(one["client_url"])) as client,
+            PeerParticipant(base, token_of(two["therapist_url"])) as other,
+        ):
+            assert client.welcome["state"] == "waiting"
+            await client.send({"type": "offer", "sdp": "v=0\r\ngarbage"})
+            assert (await client.expect("error"))["code"] == "not_admitted"
+            await client.send({"type": "admit"})
+            assert (await client.expect("error"))["code"] == "forbidden"
+            await client.send({"type": "end"})
+            assert (await client.expect("error"))["code"] == "forbidden"
+            await client.send({"type": "dance"})
+            assert (await client.expect("error"))["code"] == "unknown_type"
+            await client._ws.send("{{{")
+            assert (await client.expect("error"))["code"] == "bad_message"
+            await other.send({"type": "offer", "sdp": "v=0\r\nthis is not sdp"})
+            assert (await other.expect("error"))["code"] == "bad_offer"
+            await other.send({"type": "offer", "sdp": "v=0" + "a" * 40000})
+            assert (await other.expect("error"))["code"] == "bad_offer"
+            await other.send({"type": "ping"})
+            await other.expect("pong")
+            # oversized frames are refused by the protocol layer (1009), for that socket only
+            try:
+                await client._ws.send("x" * 100_000)
+                await asyncio.wait_for(client._reader, 10)
+            except ConnectionClosed:
+                pass
+            assert client._ws.close_code == 1009
+            await other.send({"type": "ping"})
+            await other.expect("pong")
+
+    asyncio.run(run())
+
+
+def test_a_newer_connection_replaces_the_older_one(server: LiveServer) -> None:
+    session = create_session(server)
+    token = token_of(session["therapist_url"])
+
+    async def run() -> None:
+        base = ws_base(server)
+        async with PeerParticipant(base, token) as first:
+            async with PeerParticipant(base, token) as second:
+                await asyncio.wait_for(first._reader, 10)
+                assert first._ws.close_code == 4409
+                await second.send({"type": "ping"})
+                await second.expect("pong")
+
+    asyncio.run(run())
+
+
+def test_real_peers_get_each_others_media_and_only_the_therapist_gets_text(
+    server: LiveServer, tmp_path: Path
+) -> None:
+    turns = [
+        ("therapist", "What would you like to talk about today?"),
+        ("client", "I keep arguing with my sister and it makes me feel awful."),
+    ]
+    therapist_wav, client_wav, _ = synth_dialogue(turns, tmp_path, tail_s=2.0)  # type: ignore[arg-type]
+    session = create_session(server)
+
+    async def run() -> None:
+        base = ws_base(server)
+        t_token, c_token = token_of(session["therapist_url"]), token_of(session["client_url"])
+        async with (
+            PanelListener(base, t_token) as panel,
+            PeerParticipant(base, t_token, therapist_wav) as therapist,
+            PeerParticipant(base, c_token, client_wav) as client,
+        ):
+            await therapist.expect("peer")  # the client is in the waiting room
+            await therapist.send({"type": "admit"})
+            await client.expect("admitted")
+            await therapist.start_media()
+            await client.start_media()
+            for _ in range(200):
+                speakers = {e["speaker"] for e in panel.finals()}
+                if speakers == {"therapist", "client"}:
+                    break
+                await asyncio.sleep(0.1)
+            finals = panel.finals()
+            by_speaker = {
+                s: " ".join(e["text"] for e in finals if e["speaker"] == s)
+                for s in ("therapist", "client")
+            }
+            assert word_error_rate(turns[0][1], by_speaker["therapist"]) < 0.35, by_speaker
+            assert word_error_rate(turns[1][1], by_speaker["client"]) < 0.35, by_speaker
+            # media flows both ways through the relay
+            assert therapist.received.video_frames > 20 and client.received.video_frames > 20
+            assert therapist.received.loud_audio_frames > 10  # the client's voice
+            assert client.received.loud_audio_frames > 10  # the therapist's voice
+            # the client's control channel never carried content
+            assert not {m["type"] for m in client.messages} & CONTENT_TYPES
+            assert not {m["type"] for m in therapist.messages} & CONTENT_TYPES
+
+    asyncio.run(run())

@@ -1,0 +1,188 @@
+"""Unit tests of the live stages whose neighbours have their own tests: sessions and tokens,
+the shared transcription queue (scripted recogniser), crosstalk, forwarded tracks."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Sequence
+
+import av
+import numpy as np
+import pytest
+from aiortc.mediastreams import AudioStreamTrack
+
+from assistant.events import Utterance
+from assistant.live.crosstalk import BleedFilter
+from assistant.live.forward import ForwardTrack
+from assistant.live.sessions import SessionRegistry
+from assistant.live.transcription import TranscriptionService
+from assistant.speech.asr import Transcription
+from assistant.speech.chain import SpeechJob
+
+SR = 16000
+
+
+# -- sessions and tokens --------------------------------------------------------------------
+def test_tokens_resolve_to_one_role_of_one_session_until_they_expire() -> None:
+    registry = SessionRegistry()
+    session, tokens = registry.create(50, "Tue")
+    other_session, other_tokens = registry.create(30)
+    therapist = registry.resolve(tokens["therapist"])
+    client = registry.resolve(tokens["client"])
+    assert therapist is not None and (therapist.session.id, therapist.role) == (
+        session.id,
+        "therapist",
+    )
+    assert client is not None and client.role == "client"
+    other_client = registry.resolve(other_tokens["client"])
+    assert other_client is not None and other_client.session is other_session
+    for bad in [None, 42, "", "short", tokens["client"] + "x", "a" * 43, "é" * 43]:
+        assert registry.resolve(bad) is None
+    assert tokens["client"] not in repr(session)  # only digests are kept
+    registry._now = lambda: session.expires_at + 1
+    assert registry.resolve(tokens["client"]) is None
+
+
+def test_ended_sessions_refuse_their_links_and_lengths_are_bounded() -> None:
+    registry = SessionRegistry()
+    session, tokens = registry.create(50)
+    registry.end(session.id)
+    assert registry.resolve(tokens["therapist"]) is None
+    with pytest.raises(ValueError):
+        registry.create(1)
+    with pytest.raises(ValueError):
+        registry.create(10_000)
+
+
+# -- the shared transcription queue -----------------------------------------------------------
+class GatedTranscriber:
+    """Scripted recogniser that blocks until released, to fill the queue on purpose."""
+
+    def __init__(self) -> None:
+        self.gate = threading.Event()
+        self.seen: list[tuple[int, bool]] = []
+
+    def transcribe(self, audio: np.ndarray, *, final: bool = True) -> Transcription:
+        self.gate.wait(5)
+        self.seen.append((len(audio), final))
+        return Transcription(text=f"words {len(audio)}", avg_logprob=-0.1)
+
+    def transcribe_many(self, segments: Sequence[np.ndarray]) -> list[Transcription]:
+        return [self.transcribe(a) for a in segments]
+
+
+def job(uid: str, final: bool, n: int) -> SpeechJob:
+    audio = (0.1 * np.sin(np.arange(n) / 3)).astype(np.float32)
+    return SpeechJob("client", uid, 0.0, n / SR, audio, final)
+
+
+async def test_finals_are_never_dropped_and_interims_go_first() -> None:
+    transcriber = GatedTranscriber()
+    service = TranscriptionService(transcriber, max_interims=2)
+    service.start()
+    got: list[tuple[str, bool, str]] = []
+
+    async def deliver(u: Utterance, waited: float) -> None:
+        got.append((str(u.id), u.final, u.text))
+
+    service.submit(job("c1", False, 1000), deliver)  # taken by the worker, blocks on the gate
+    await asyncio.sleep(0.05)
+    for i in range(2, 8):
+        service.submit(job(f"c{i}", False, 1000 + i), deliver)
+    for i in range(2, 8):
+        service.submit(job(f"c{i}", True, 2000 + i), deliver)
+    assert service.stats.interims_dropped >= 4
+    transcriber.gate.set()
+    for _ in range(100):
+        if sum(final for _, final, _ in got) == 6:
+            break
+        await asyncio.sleep(0.05)
+    await service.stop()
+    finals = [uid for uid, final, _ in got if final]
+    assert finals == [f"c{i}" for i in range(2, 8)]  # every final, in order
+    interims_after_finals = [uid for uid, final, _ in got[1:] if not final]
+    assert interims_after_finals == []  # queued interims never overtook or followed finals
+
+
+async def test_a_newer_job_replaces_queued_interims_of_the_same_utterance() -> None:
+    transcriber = GatedTranscriber()
+    service = TranscriptionService(transcriber)
+    service.start()
+    got: list[tuple[str, bool]] = []
+
+    async def deliver(u: Utterance, waited: float) -> None:
+        got.append((str(u.id), u.final))
+
+    service.submit(job("t0", True, 500), deliver)
+    await asyncio.sleep(0.05)
+    service.submit(job("t1", False, 1000), deliver)
+    service.submit(job("t1", False, 2000), deliver)
+    service.submit(job("t1", True, 3000), deliver)
+    transcriber.gate.set()
+    for _ in range(100):
+        if ("t1", True) in got:
+            break
+        await asyncio.sleep(0.05)
+    await service.stop()
+    assert got == [("t0", True), ("t1", True)]
+
+
+# -- crosstalk ---------------------------------------------------------------------------------
+def speechlike(seconds: float, level: float) -> np.ndarray:
+    t = np.arange(int(seconds * SR)) / SR
+    return (level * np.sin(2 * np.pi * 220 * t) * (1 + np.sin(2 * np.pi * 3 * t))).astype(
+        np.float32
+    )
+
+
+def test_a_quiet_copy_of_the_other_voice_is_bleed_and_real_speech_is_not() -> None:
+    bleed = BleedFilter()
+    voice = speechlike(3.0, 0.3)
+    bleed.record("client", 10.0, np.concatenate([voice, np.zeros(SR, np.float32)]))
+    leak = np.concatenate([np.zeros(int(0.15 * SR), np.float32), voice[: -int(0.15 * SR)] * 0.03])
+    bleed.record("therapist", 10.0, np.concatenate([leak, speechlike(1.0, 0.3)]))
+    assert bleed.is_bleed(SpeechJob("therapist", "t1", 10.2, 12.9, leak, True))
+    # the therapist's own voice afterwards, while the client is silent, is real
+    assert not bleed.is_bleed(SpeechJob("therapist", "t2", 13.0, 14.0, leak, True))
+    # the client's original is never judged bleed of the quieter copy
+    assert not bleed.is_bleed(SpeechJob("client", "c1", 10.0, 13.0, voice, True))
+
+
+def test_both_speaking_at_once_is_not_bleed() -> None:
+    bleed = BleedFilter()
+    bleed.record("client", 0.0, speechlike(2.0, 0.3))
+    bleed.record("therapist", 0.0, speechlike(2.0, 0.2))
+    assert not bleed.is_bleed(SpeechJob("therapist", "t1", 0.0, 2.0, np.zeros(1), True))
+
+
+# -- forwarded tracks ---------------------------------------------------------------------------
+async def test_forward_track_sends_paced_silence_then_the_source_with_continuous_stamps() -> None:
+    track = ForwardTrack("audio")
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+    frames = [await track.recv() for _ in range(10)]
+    assert loop.time() - t0 >= 0.15  # paced at 20 ms a frame, not as fast as possible
+    assert all(isinstance(f, av.AudioFrame) for f in frames)
+    track.set_source(AudioStreamTrack())  # a source of another format (8 kHz mono)
+    more = [await track.recv() for _ in range(10)]
+    audio = [f for f in frames + more if isinstance(f, av.AudioFrame)]
+    pts = [int(f.pts or 0) for f in audio]
+    assert pts == sorted(pts) and len(set(pts)) == len(pts) == 20
+    assert all(f.sample_rate == 48000 and f.layout.name == "stereo" for f in audio[10:])
+    track.stop()
+
+
+async def test_forward_track_falls_back_to_a_still_picture_when_the_source_ends() -> None:
+    from aiortc.mediastreams import VideoStreamTrack
+
+    track = ForwardTrack("video")
+    source = VideoStreamTrack()
+    track.set_source(source)
+    first = await track.recv()
+    source.stop()
+    after = await track.recv()
+    assert isinstance(first, av.VideoFrame) and isinstance(after, av.VideoFrame)
+    assert track.source is None
+    assert int(after.pts or 0) >= int(first.pts or 0)
+    track.stop()

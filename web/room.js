@@ -1,0 +1,203 @@
+// The session room: waiting room, WebRTC call, and (for the therapist only) the private panel.
+import { Panel } from "./panel.js";
+
+const token = new URLSearchParams(location.hash.slice(1)).get("token");
+const $ = (id) => document.getElementById(id);
+const wsBase = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}`;
+
+// What this page received, by message type (for diagnostics; never content for a client).
+const attune = (window.attune = { received: [], role: null, state: "connecting", remoteLevel: 0, remoteHeard: 0 });
+
+let control = null;
+let pc = null;
+let localStream = null;
+let iceServers = [];
+let retry = 0;
+let closedForGood = false;
+
+function status(text) { $("status").textContent = text; }
+function fatal(text) {
+  closedForGood = true;
+  $("fatal").textContent = text;
+  $("fatal").hidden = false;
+  status("Disconnected");
+}
+function setState(state) {
+  attune.state = state;
+  document.body.dataset.state = state;
+}
+
+async function getMedia() {
+  if (localStream) return localStream;
+  try {
+    localStream = await navigator.mediaDevices.getUserMedia({
+      // echo cancellation stays on for the call: the other voice must not leak back
+      audio: { echoCancellation: true, noiseSuppression: true, autoGainControl: true },
+      video: { width: 640, height: 480 },
+    });
+  } catch (err) {
+    const advice = {
+      NotAllowedError: "Camera and microphone are blocked. Allow them in the browser's address bar, then reload.",
+      NotFoundError: "No camera or microphone was found. Connect one, then reload.",
+      NotReadableError: "Another program is using the camera or microphone. Close it, then reload.",
+    }[err.name] || `Camera or microphone unavailable (${err.name}).`;
+    $("device-advice").textContent = advice;
+    $("device-advice").hidden = false;
+    throw err;
+  }
+  $("preview").srcObject = localStream;
+  $("local").srcObject = localStream;
+  meter(localStream, (level) => { $("mic-level").style.width = `${Math.min(100, level * 300)}%`; });
+  return localStream;
+}
+
+function meter(stream, onLevel) {
+  const ctx = new AudioContext();
+  const analyser = ctx.createAnalyser();
+  analyser.fftSize = 1024;
+  ctx.createMediaStreamSource(stream).connect(analyser);
+  const data = new Float32Array(analyser.fftSize);
+  const tick = () => {
+    analyser.getFloatTimeDomainData(data);
+    let sum = 0;
+    for (const v of data) sum += v * v;
+    onLevel(Math.sqrt(sum / data.length));
+    requestAnimationFrame(tick);
+  };
+  ctx.resume();
+  tick();
+}
+
+function send(message) {
+  if (control && control.readyState === WebSocket.OPEN) control.send(JSON.stringify(message));
+}
+
+async function startCall() {
+  setState("in-call");
+  $("waiting").hidden = true;
+  $("call").hidden = false;
+  $("mute").hidden = false;
+  $("camera").hidden = false;
+  const stream = await getMedia();
+  if (pc) pc.close();
+  pc = new RTCPeerConnection({ iceServers });
+  for (const track of stream.getTracks()) pc.addTrack(track, stream);
+  const remote = new MediaStream();
+  $("remote").srcObject = remote;
+  $("remote-audio").srcObject = remote;
+  let remoteMeter = false;
+  pc.ontrack = (event) => {
+    remote.addTrack(event.track);
+    if (event.track.kind === "audio" && !remoteMeter) {
+      remoteMeter = true;
+      meter(new MediaStream([event.track]), (level) => {
+        attune.remoteLevel = level;
+        if (level > 0.005) attune.remoteHeard += 1;
+        $("remote-level").style.width = `${Math.min(100, level * 300)}%`;
+      });
+    }
+  };
+  pc.onconnectionstatechange = () => {
+    if (pc.connectionState === "connected") status("In session");
+    if (pc.connectionState === "failed") status("Connection lost: reconnecting…");
+  };
+  const offer = await pc.createOffer();
+  await pc.setLocalDescription(offer);
+  await new Promise((resolve) => {
+    if (pc.iceGatheringState === "complete") return resolve();
+    const done = () => pc.iceGatheringState === "complete" && resolve();
+    pc.addEventListener("icegatheringstatechange", done);
+    setTimeout(resolve, 3000);
+  });
+  send({ type: "offer", sdp: pc.localDescription.sdp });
+}
+
+function connect() {
+  control = new WebSocket(`${wsBase}/ws/control`);
+  control.onopen = () => { retry = 0; control.send(JSON.stringify({ type: "hello", token })); };
+  control.onmessage = async (event) => {
+    const message = JSON.parse(event.data);
+    attune.received.push(message.type);
+    switch (message.type) {
+      case "welcome":
+        attune.role = message.role;
+        document.body.dataset.role = message.role;
+        iceServers = message.ice_servers;
+        $("session-label").textContent = message.role === "therapist" ? message.session.label : "";
+        if (message.role === "therapist") {
+          $("end").hidden = false;
+          new Panel($("panel"), wsBase, token).connect();
+          $("panel").hidden = false;
+          await startCall();
+        } else if (message.state === "admitted") {
+          await startCall();
+        } else {
+          setState("waiting");
+          status("Waiting room");
+          $("waiting").hidden = false;
+          getMedia().catch(() => {});
+        }
+        break;
+      case "admitted":
+        await startCall();
+        break;
+      case "answer":
+        await pc.setRemoteDescription({ type: "answer", sdp: message.sdp });
+        break;
+      case "peer":
+        peerState(message);
+        break;
+      case "ended":
+        fatal("The session has ended. You can close this page.");
+        break;
+      case "error":
+        console.warn("server error", message.code, message.message);
+        break;
+    }
+  };
+  control.onclose = (event) => {
+    const reasons = {
+      4401: "This link is not valid or has expired.",
+      4409: "This session was opened in another window.",
+      4410: "The session has ended. You can close this page.",
+    };
+    if (reasons[event.code]) return fatal(reasons[event.code]);
+    if (closedForGood) return;
+    status("Connection lost: reconnecting…");
+    setTimeout(connect, Math.min(1000 * 2 ** retry++, 10000));
+  };
+}
+
+function peerState(message) {
+  const who = message.role === "client" ? "Your client" : "Your therapist";
+  const text = {
+    waiting: `${who} is in the waiting room.`,
+    left: `${who} has left or lost their connection.`,
+    "media-connected": "",
+    "media-connecting": `${who} is connecting…`,
+  }[message.state];
+  if (text !== undefined) $("peer-state").textContent = text;
+  if (attune.role === "therapist" && message.role === "client") {
+    $("admit").hidden = message.state !== "waiting";
+  }
+}
+
+$("admit").addEventListener("click", () => { send({ type: "admit" }); $("admit").hidden = true; });
+$("end").addEventListener("click", () => {
+  if (confirm("End the session for both of you?")) send({ type: "end" });
+});
+$("mute").addEventListener("click", () => {
+  const track = localStream && localStream.getAudioTracks()[0];
+  if (!track) return;
+  track.enabled = !track.enabled;
+  $("mute").textContent = track.enabled ? "Mute" : "Unmute";
+});
+$("camera").addEventListener("click", () => {
+  const track = localStream && localStream.getVideoTracks()[0];
+  if (!track) return;
+  track.enabled = !track.enabled;
+  $("camera").textContent = track.enabled ? "Camera off" : "Camera on";
+});
+
+if (!token) fatal("This page needs the link your therapist sent you.");
+else connect();
