@@ -118,3 +118,19 @@ def test_whisper_reads_segments_together_and_splits_them_back(transcriber: objec
     assert "tired" in results[0].text.lower() and "kids" not in results[0].text.lower()
     assert "kids" in results[1].text.lower() and "tired" not in results[1].text.lower()
     assert all(w.start >= 0 for r in results for w in r.words)
+
+
+def test_a_speculative_job_at_the_pause_has_the_final_jobs_audio() -> None:
+    audio = track(0.5, speak("I have been feeling rather low lately.", "en-us"), 1.5)
+    jobs = push_in_frames(SpeechDetector("client", speculate_after_ms=160), audio)
+    speculative = [j for j in jobs if j.speculative]
+    final = [j for j in jobs if j.final]
+    assert len(final) == 1
+    assert speculative, "a job is sent as soon as the pause begins"
+    last = speculative[-1]
+    assert (last.utterance_id, last.start, last.end) == (
+        final[0].utterance_id,
+        final[0].start,
+        final[0].end,
+    )
+    np.testing.assert_array_equal(last.audio, final[0].audio)

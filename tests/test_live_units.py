@@ -186,3 +186,32 @@ async def test_forward_track_falls_back_to_a_still_picture_when_the_source_ends(
     assert track.source is None
     assert int(after.pts or 0) >= int(first.pts or 0)
     track.stop()
+
+
+async def test_a_final_reuses_the_transcript_of_its_speculative_job() -> None:
+    transcriber = GatedTranscriber()
+    transcriber.gate.set()
+    service = TranscriptionService(transcriber)
+    service.start()
+    got: list[tuple[str, bool, str]] = []
+
+    async def deliver(u: Utterance, waited: float) -> None:
+        got.append((str(u.id), u.final, u.text))
+
+    spec = job("c1", False, 1600)
+    service.submit(
+        SpeechJob(spec.speaker, "c1", 0.0, 0.1, spec.audio, False, speculative=True), deliver
+    )
+    for _ in range(50):
+        if got:
+            break
+        await asyncio.sleep(0.02)
+    service.submit(SpeechJob(spec.speaker, "c1", 0.0, 0.1, spec.audio, True), deliver)
+    for _ in range(50):
+        if len(got) == 2:
+            break
+        await asyncio.sleep(0.02)
+    await service.stop()
+    assert got == [("c1", False, "words 1600"), ("c1", True, "words 1600")]
+    assert transcriber.seen == [(1600, True)]  # transcribed once
+    assert service.stats.finals_reused == 1

@@ -51,7 +51,11 @@ class LiveOptions:
     """STUN/TURN servers for the server's and the browsers' peer connections (none by
     default: no public STUN server is ever used unless configured)."""
     vad: VadOptions = field(default_factory=lambda: VadOptions(min_silence_ms=350))
-    interim_interval_s: float = 1.0
+    interim_interval_s: float = 1.5
+    """Interim text of a turn still going on, this often."""
+    speculate_after_ms: int = 160
+    """Start transcribing this far into a pause (at least the VAD's speech padding), in case
+    the pause ends the turn."""
 
 
 def other(role: Role) -> Role:
@@ -229,6 +233,7 @@ class Room:
                         role,
                         self.options.vad,
                         interim_interval_s=self.options.interim_interval_s,
+                        speculate_after_ms=self.options.speculate_after_ms,
                         offset_s=self.now(),
                         numbers=self._numbers[role],
                     )
@@ -246,6 +251,14 @@ class Room:
                                     Utterance(job.utterance_id, role, job.start, job.end, ""), 0.0
                                 )
                             continue
+                        if job.final or job.speculative:
+                            log.debug(
+                                "%s %s submitted %.2f s after its end; tap behind by %.2f s",
+                                "final" if job.final else "speculative",
+                                job.utterance_id,
+                                self.now() - job.end,
+                                self.now() - detector.received_s,
+                            )
                         self.service.submit(job, self._deliver)
         finally:
             if detector is not None:
@@ -280,6 +293,13 @@ class Room:
             if shown:  # every utterance the panel saw ends with one final event
                 await self.publish(utterance.event(self.session.id))
             return
+        log.debug(
+            "session %s: %s final %.2f s after its speech ended (waited %.2f s)",
+            self.session.id,
+            uid,
+            self.now() - utterance.end,
+            waited,
+        )
         for event in self.dialogue.process(utterance):
             await self.publish(event)
 

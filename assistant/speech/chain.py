@@ -31,6 +31,9 @@ class SpeechJob:
     end: float
     audio: np.ndarray
     final: bool
+    speculative: bool = False
+    """An interim job cut where a pause began: if the pause turns out to end the turn, the
+    final job has the same audio and its transcript can be reused."""
 
 
 class SpeechDetector:
@@ -42,6 +45,7 @@ class SpeechDetector:
         options: VadOptions | None = None,
         *,
         interim_interval_s: float | None = None,
+        speculate_after_ms: int | None = None,
         offset_s: float = 0.0,
         vad: SileroVad | None = None,
         numbers: Iterator[int] | None = None,
@@ -53,6 +57,10 @@ class SpeechDetector:
         self._segmenter = Segmenter(self.options)
         self._pad = self.options.speech_pad_ms * SAMPLE_RATE // 1000
         self._interim_every = int(interim_interval_s * SAMPLE_RATE) if interim_interval_s else None
+        self._speculate = (
+            speculate_after_ms * SAMPLE_RATE // 1000 if speculate_after_ms is not None else None
+        )
+        self._speculated: int | None = None
         self._buf = np.zeros(0, dtype=np.float32)
         self._buf_start = 0  # sample index of self._buf[0]
         self._received = 0
@@ -80,7 +88,19 @@ class SpeechDetector:
                 self._current_id = self._next_id()
                 self._last_interim = event.start
         position = self._segmenter.position
+        pause = self._segmenter.silence_since
         if (
+            self._speculate is not None
+            and self._segmenter.in_speech
+            and pause is not None
+            and pause != self._speculated
+            and position - pause >= self._speculate
+        ):
+            self._speculated = pause
+            start = self._segmenter.open_start
+            assert start is not None
+            jobs.append(self._job(start, pause, final=False, speculative=True))
+        elif (
             self._interim_every
             and self._segmenter.in_speech
             and self._current_id is not None
@@ -106,7 +126,7 @@ class SpeechDetector:
     def _next_id(self) -> str:
         return f"{self.speaker[0]}{next(self._numbers)}"
 
-    def _job(self, start: int, end: int, *, final: bool) -> SpeechJob:
+    def _job(self, start: int, end: int, *, final: bool, speculative: bool = False) -> SpeechJob:
         if self._current_id is None:
             self._current_id = self._next_id()
         lo = max(start - self._pad - self._buf_start, 0)
@@ -118,6 +138,7 @@ class SpeechDetector:
             end=self.offset_s + end / SAMPLE_RATE,
             audio=self._buf[lo:hi].copy(),
             final=final,
+            speculative=speculative,
         )
         if final:
             self._current_id = None
@@ -145,8 +166,10 @@ def _utterance(job: SpeechJob, result: Transcription) -> Utterance:
 
 
 def recognise(job: SpeechJob, transcriber: Transcriber) -> Utterance:
-    """Transcribe one job; the text is '' when the guards judged it invented."""
-    return _utterance(job, transcriber.transcribe(job.audio, final=job.final))
+    """Transcribe one job; the text is '' when the guards judged it invented. A speculative
+    job is decoded as a final, since its transcript may become one."""
+    result = transcriber.transcribe(job.audio, final=job.final or job.speculative)
+    return _utterance(job, result)
 
 
 def recognise_recording(jobs: Sequence[SpeechJob], transcriber: Transcriber) -> list[Utterance]:

@@ -117,6 +117,11 @@ class Segmenter:
         return self._start
 
     @property
+    def silence_since(self) -> int | None:
+        """Sample where the silence now ending the current speech began, if any."""
+        return self._silence_since if self._start is not None else None
+
+    @property
     def position(self) -> int:
         """Samples consumed so far."""
         return self._window_index * WINDOW
