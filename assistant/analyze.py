@@ -10,17 +10,16 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, TextIO
 
 import numpy as np
 from tqdm import tqdm
 
-from assistant.dialogue import Annotator, Dialogue, DialogueMerger, Observer, SummaryStage
+from assistant.dialogue import DialogueMerger, DialogueStages
 from assistant.errors import InputError
-from assistant.events import SPEAKERS, Event, Speaker, Utterance, notice_event
+from assistant.events import SPEAKERS, Event, Speaker, notice_event
 from assistant.speech.asr import Transcriber
 from assistant.speech.audio_in import SAMPLE_RATE, decode_file
 from assistant.speech.chain import SpeechDetector, SpeechJob, recognise_recording
@@ -30,21 +29,6 @@ from assistant.transcript_input import read_transcript
 MAX_LENGTH_MISMATCH_S = 1.0
 CHUNK_S = 30.0
 GROUP_SPEECH_S = 90.0  # speech read together by the recogniser (one progress step)
-
-
-@dataclass
-class DialogueStages:
-    """Builds the dialogue stages of one session (the cue coder and cue rules plug in here)."""
-
-    annotators: list[Annotator] = field(default_factory=list)
-    observers: Callable[[str], list[Observer]] = field(default=lambda session: [])
-
-    def dialogue(self, session: str, *, times_estimated: bool) -> Dialogue:
-        observers = [
-            *self.observers(session),
-            SummaryStage(session, times_estimated=times_estimated),
-        ]
-        return Dialogue(session, self.annotators, observers)
 
 
 def _progress(total: float, unit: str, desc: str, enabled: bool) -> tqdm[Any]:
@@ -59,28 +43,26 @@ def _progress(total: float, unit: str, desc: str, enabled: bool) -> tqdm[Any]:
     )
 
 
-def run_dialogue(
-    dialogue: Dialogue, utterances: Iterable[Utterance], end: float | None = None
-) -> list[Event]:
-    events: list[Event] = []
-    for utterance in utterances:
-        events.extend(dialogue.process(utterance))
-    events.extend(dialogue.finish(end))
-    return events
-
-
 def analyze_transcript(
-    path: Path, session: str, stages: DialogueStages, *, progress: bool = True
+    path: Path,
+    session: str,
+    stages: DialogueStages,
+    *,
+    progress: bool = True,
+    planned_minutes: float | None = None,
 ) -> list[Event]:
     dialogues = read_transcript(path, session)
     events: list[Event] = []
     total = sum(len(d.utterances) for d in dialogues)
     with _progress(total, "utt", "coding", progress) as bar:
         for written in dialogues:
-            dialogue = stages.dialogue(written.session, times_estimated=written.times_estimated)
-            for utterance in written.utterances:
-                events.extend(dialogue.process(utterance))
-                bar.update(1)
+            dialogue = stages.dialogue(
+                written.session,
+                times_estimated=written.times_estimated,
+                planned_minutes=planned_minutes,
+            )
+            events.extend(dialogue.process_all(written.utterances))
+            bar.update(len(written.utterances))
             events.extend(dialogue.finish())
     return events
 
@@ -133,6 +115,7 @@ def analyze_audio(
     *,
     vad: VadOptions | None = None,
     progress: bool = True,
+    planned_minutes: float | None = None,
 ) -> list[Event]:
     tracks = load_tracks(therapist, client)
     duration = max(len(a) for a in tracks.values()) / SAMPLE_RATE
@@ -147,7 +130,7 @@ def analyze_audio(
                     if utterance.text:
                         merger.push(utterance)
                 bar.update(round(sum(j.end - j.start for j in group)))
-    dialogue = stages.dialogue(session, times_estimated=False)
+    dialogue = stages.dialogue(session, times_estimated=False, planned_minutes=planned_minutes)
     events: list[Event] = []
     for speaker, path in (("therapist", therapist), ("client", client)):
         if not jobs[speaker]:  # type: ignore[index]
@@ -160,7 +143,8 @@ def analyze_audio(
                     speaker=speaker,
                 )
             )
-    return events + run_dialogue(dialogue, merger.flush(), duration)
+    events += dialogue.process_all(merger.flush())
+    return events + dialogue.finish(duration)
 
 
 def write_events(events: Iterable[Event], out: Path | None, stdout: TextIO = sys.stdout) -> None:

@@ -78,6 +78,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=10.0)
     parser.add_argument("--windows", type=int, default=5, help="windows for the flatness check")
+    parser.add_argument("--no-cues", action="store_true", help="serve without the cue coder")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
@@ -85,7 +86,7 @@ def main() -> None:
         repeats = max(1, round(args.minutes * 60 / (one_pass[-1].end + 1.0)))
         therapist_wav, client_wav, reference = synth_dialogue(TURNS * repeats, tmp / "audio")
         seconds = reference[-1].end + 2.0
-        with live_server(tmp) as server:
+        with live_server(tmp, *(["--no-cues"] if args.no_cues else [])) as server:
             process = psutil.Process(server.process.pid)
             created = create_session(server, planned_minutes=max(5, int(args.minutes) + 5))
             tokens = {r: token_of(created[f"{r}_url"]) for r in ("therapist", "client")}

@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from assistant.analyze import DialogueStages, analyze_audio
+from assistant.analyze import analyze_audio
+from assistant.dialogue import DialogueStages
 from assistant.events import Utterance, validate_event
 from assistant.speech.asr import WhisperTranscriber
 from assistant.testing.scoring import match_turns, word_error_rate

@@ -138,3 +138,59 @@ def test_two_browsers_hold_a_session_and_only_the_therapist_sees_the_transcript(
         assert client.evaluate("window.attunePanel === undefined")
         therapist_ctx.close()
         client_ctx.close()
+
+
+def test_a_spoken_dialogue_raises_cues_on_the_therapist_panel_only(tmp_path: Path) -> None:
+    """The client discloses a feeling and voices change talk; the therapist answers with a
+    closed question: the therapist's panel shows a cue, the client's page gets nothing."""
+    client_says = "Since my wife left I feel so lonely. I really want to stop drinking."
+    therapist_says = "Do you drink every day?"
+    therapist_wav, client_wav, _ = synth_dialogue(
+        [("client", client_says), ("therapist", therapist_says)], tmp_path / "audio", tail_s=2.0
+    )
+    with live_server(tmp_path) as server, sync_playwright() as pw:
+        session = create_session(server)
+        therapist_ctx = launch_participant(pw, tmp_path / "therapist", therapist_wav)
+        client_ctx = launch_participant(pw, tmp_path / "client", client_wav)
+        client_frames: list[str] = []
+        client_ctx.on(
+            "page",
+            lambda page: page.on(
+                "websocket",
+                lambda ws: ws.on("framereceived", lambda p: client_frames.append(str(p))),
+            ),
+        )
+        therapist = join_as_therapist(therapist_ctx, session)
+        client = join_as_client(client_ctx, session)
+        admit(therapist, client)
+
+        def cue_kinds() -> set[str]:
+            kinds: list[str] = therapist.evaluate(
+                "window.attunePanel.events.filter(e => e.type === 'cue').map(e => e.kind)"
+            )
+            return set(kinds)
+
+        wait_for(
+            lambda: {"closed_question", "missed_reflection"} <= cue_kinds(),
+            90,
+            "a closed question and a missed reflection on the panel",
+        )
+        card = therapist.locator(".cue-card").first
+        card.wait_for(timeout=10000)
+        assert card.get_attribute("data-kind") in {"missed_reflection", "closed_question"}
+        labels: list[Any] = therapist.evaluate(
+            "window.attunePanel.events.filter(e => e.type === 'utterance' && e.final)"
+            ".map(e => e.labels)"
+        )
+        assert all(label is not None for label in labels)  # every final is coded
+        assert therapist.locator("#metrics [data-count='closed']").inner_text() != "0"
+        therapist.screenshot(path=str(ARTIFACTS / "room-therapist-cues.png"))
+        # feedback on the cue reaches the server and the card goes away
+        card.locator("button[data-value='helpful']").click()
+        assert therapist.locator(".cue-card").count() == 0
+        for frame in client_frames:
+            if frame.startswith("{"):
+                assert json.loads(frame)["type"] not in {"utterance", "cue", "summary", "notice"}
+        assert client.locator(".cue-card").count() == 0
+        therapist_ctx.close()
+        client_ctx.close()

@@ -134,3 +134,23 @@ def test_a_speculative_job_at_the_pause_has_the_final_jobs_audio() -> None:
         final[0].end,
     )
     np.testing.assert_array_equal(last.audio, final[0].audio)
+
+
+@pytest.mark.model
+def test_a_short_window_reads_a_live_segment_like_the_full_one(transcriber: object) -> None:
+    from dataclasses import replace
+
+    from assistant.speech.asr import WhisperTranscriber
+    from assistant.testing.scoring import word_error_rate
+
+    assert isinstance(transcriber, WhisperTranscriber)
+    windowed = WhisperTranscriber(replace(transcriber.options, segment_window_s=10.0))
+    text = "I have been feeling tired and lonely since I moved to the city."
+    clip = track(0.2, speak(text, "en-us"), 0.3)
+    full, short = transcriber.transcribe(clip), windowed.transcribe(clip)
+    assert word_error_rate(text, short.text) <= word_error_rate(text, full.text) + 0.1
+    assert short.avg_logprob > -1.0 and short.no_speech_prob < 0.5
+    noise = windowed.transcribe(np.zeros(SR * 3, np.float32))
+    from assistant.speech.guards import clean
+
+    assert clean(noise, np.zeros(SR * 3, np.float32)) == ""

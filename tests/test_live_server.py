@@ -179,3 +179,60 @@ def test_real_peers_get_each_others_media_and_only_the_therapist_gets_text(
             assert not {m["type"] for m in therapist.messages} & CONTENT_TYPES
 
     asyncio.run(run())
+
+
+def test_the_other_voice_leaking_into_a_microphone_is_not_transcribed(
+    server: LiveServer, tmp_path: Path
+) -> None:
+    """The therapist's microphone picks up the client's voice from a loudspeaker (26 dB
+    quieter, 150 ms late) while the client speaks: only the client's words are transcribed;
+    the therapist's own words, later, are."""
+    import numpy as np
+
+    from assistant.testing.synth import speak, write_wav
+
+    sr = 16000
+    client_text = "My brother calls me every Sunday and we talk about the kids."
+    therapist_text = "Tell me more about your brother."
+    voice = speak(client_text, "en+f3")
+    own = speak(therapist_text, "en-us+m3")
+    total = int(sr * (1.0 + len(voice) / sr + 1.5 + len(own) / sr + 2.0))
+    client_track = np.zeros(total, np.float32)
+    therapist_track = np.zeros(total, np.float32)
+    client_track[sr : sr + len(voice)] = voice
+    lag = int(0.15 * sr)
+    therapist_track[sr + lag : sr + lag + len(voice)] = voice * 0.05  # the leak
+    later = sr + len(voice) + int(1.5 * sr)
+    therapist_track[later : later + len(own)] = own
+    write_wav(tmp_path / "t.wav", therapist_track)
+    write_wav(tmp_path / "c.wav", client_track)
+    session = create_session(server)
+
+    async def run() -> list[dict[str, object]]:
+        base = ws_base(server)
+        t_token, c_token = token_of(session["therapist_url"]), token_of(session["client_url"])
+        async with (
+            PanelListener(base, t_token) as panel,
+            PeerParticipant(base, t_token, tmp_path / "t.wav") as therapist,
+            PeerParticipant(base, c_token, tmp_path / "c.wav") as client,
+        ):
+            await therapist.expect("peer")
+            await therapist.send({"type": "admit"})
+            await client.expect("admitted")
+            await asyncio.gather(therapist.start_media(), client.start_media())
+            for _ in range(200):
+                if {e["speaker"] for e in panel.finals()} == {"therapist", "client"}:
+                    break
+                await asyncio.sleep(0.1)
+            await asyncio.sleep(1.0)
+            return panel.finals()
+
+    finals = asyncio.run(run())
+    said = {
+        s: " ".join(str(e["text"]) for e in finals if e["speaker"] == s)
+        for s in ("therapist", "client")
+    }
+    assert word_error_rate(client_text, said["client"]) < 0.35, said
+    assert "brother calls" not in said["therapist"].lower(), said
+    assert "sunday" not in said["therapist"].lower(), said
+    assert word_error_rate(therapist_text, said["therapist"]) < 0.35, said

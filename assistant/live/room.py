@@ -26,7 +26,8 @@ from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSession
 from aiortc.contrib.media import MediaRelay
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
-from assistant.analyze import DialogueStages
+from assistant.cues.rules import CueEngine
+from assistant.dialogue import DialogueStages
 from assistant.events import Event, Speaker, Utterance, notice_event
 from assistant.live.crosstalk import BleedFilter
 from assistant.live.forward import ForwardTrack
@@ -41,6 +42,7 @@ log = logging.getLogger("attune.room")
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 LAG_NOTICE_S = 2.0
 LAG_NOTICE_EVERY_S = 30.0
+TICK_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -92,7 +94,10 @@ class Room:
             "client": Participant("client"),
         }
         self.relay = MediaRelay()
-        self.dialogue = stages.dialogue(session.id, times_estimated=False)
+        self.dialogue = stages.dialogue(
+            session.id, times_estimated=False, planned_minutes=session.planned_minutes
+        )
+        self.feedback: list[dict[str, Any]] = []  # the therapist's feedback on cues
         self.history: list[Event] = []  # final events, replayed to a (re)connecting panel
         self.panel: Send | None = None
         self._panel_id = 0
@@ -105,7 +110,11 @@ class Room:
         self._bleed = BleedFilter()
         self._last_lag_notice = -LAG_NOTICE_EVERY_S
         self._connection_ids = itertools.count(1)
+        self._dialogue_lock = asyncio.Lock()
         self.closed = False
+        self._ticker = asyncio.get_running_loop().create_task(
+            self._tick(), name=f"cue-clock-{session.id}"
+        )
 
     # -- session clock -------------------------------------------------------------------
     def now(self) -> float:
@@ -300,8 +309,35 @@ class Room:
             self.now() - utterance.end,
             waited,
         )
-        for event in self.dialogue.process(utterance):
+        async with self._dialogue_lock:  # coding runs off the event loop, one turn at a time
+            events = await asyncio.to_thread(self.dialogue.process, utterance)
+        for event in events:
             await self.publish(event)
+
+    async def _tick(self) -> None:
+        """The session clock moves on between turns (time-based cues)."""
+        while not self.closed:
+            await asyncio.sleep(TICK_S)
+            async with self._dialogue_lock:
+                events = self.dialogue.tick(self.now())
+            for event in events:
+                await self.publish(event)
+
+    @property
+    def cues(self) -> CueEngine | None:
+        return next((o for o in self.dialogue.observers if isinstance(o, CueEngine)), None)
+
+    def set_cues_off(self, kinds: frozenset[str]) -> None:
+        engine = self.cues
+        if engine is not None:
+            engine.set_disabled(kinds)
+
+    def cue_feedback(self, cue_id: str, value: str) -> bool:
+        """Record the therapist's dismissal or rating of a cue they were shown."""
+        known = any(e["type"] == "cue" and e["id"] == cue_id for e in self.history)
+        if known:
+            self.feedback.append({"cue_id": cue_id, "value": value, "at": round(self.now(), 3)})
+        return known
 
     async def publish(self, event: Event) -> None:
         """Send an event to the therapist's panel (final events are kept for replay)."""
@@ -334,9 +370,12 @@ class Room:
         """End the session: summary to the panel, media closed."""
         if self.closed:
             return
-        for event in self.dialogue.finish(self.now()):
-            await self.publish(event)
         self.closed = True
+        self._ticker.cancel()
+        async with self._dialogue_lock:
+            events = self.dialogue.finish(self.now())
+        for event in events:
+            await self.publish(event)
         for role in ("therapist", "client"):
             await self._send(role, {"type": "ended"})
         for p in self.participants.values():

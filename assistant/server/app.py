@@ -28,7 +28,8 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
-from assistant.analyze import DialogueStages
+from assistant.cues.catalog import KINDS
+from assistant.dialogue import DialogueStages
 from assistant.live.room import LiveOptions, Room, other
 from assistant.live.sessions import MAX_PLANNED_MINUTES, MIN_PLANNED_MINUTES, Role, SessionRegistry
 from assistant.live.transcription import TranscriptionService
@@ -71,11 +72,13 @@ class ServeConfig:
 class Attune:
     """Application state: sessions, live rooms, the shared transcription service."""
 
-    def __init__(self, config: ServeConfig, transcriber: Transcriber) -> None:
+    def __init__(
+        self, config: ServeConfig, transcriber: Transcriber, stages: DialogueStages
+    ) -> None:
         self.config = config
         self.registry = SessionRegistry()
         self.service = TranscriptionService(transcriber)
-        self.stages = DialogueStages()
+        self.stages = stages
         self.rooms: dict[str, Room] = {}
         self.sockets: dict[tuple[str, str], WebSocket] = {}
 
@@ -357,10 +360,8 @@ async def panel_socket(ws: WebSocket) -> None:
     try:
         while True:
             message = await channel.receive()
-            if message is not None and message["type"] == "ping":
-                await channel.send({"type": "pong"})
-            elif message is not None:
-                await channel.error("unknown_type", f"unknown message type {message['type']!r}")
+            if message is not None:
+                await _panel_message(room, channel, message)
     except WebSocketDisconnect:
         pass
     finally:
@@ -369,8 +370,36 @@ async def panel_socket(ws: WebSocket) -> None:
             del app.sockets[key]
 
 
-def create_app(config: ServeConfig, transcriber: Transcriber) -> Starlette:
-    attune = Attune(config, transcriber)
+FEEDBACK = ("dismissed", "helpful", "not_helpful")
+
+
+async def _panel_message(room: Room, channel: Channel, message: dict[str, Any]) -> None:
+    kind = message["type"]
+    if kind == "ping":
+        await channel.send({"type": "pong"})
+    elif kind == "cue_feedback":
+        cue_id, value = message.get("cue_id"), message.get("value")
+        if not isinstance(cue_id, str) or value not in FEEDBACK:
+            await channel.error(
+                "bad_message", f"cue_feedback needs a cue_id and a value in {FEEDBACK}"
+            )
+        elif not room.cue_feedback(cue_id, value):
+            await channel.error("unknown_cue", f"no cue {cue_id!r} in this session")
+    elif kind == "cue_settings":
+        off = message.get("off")
+        if not isinstance(off, list) or not set(off) <= set(KINDS):
+            await channel.error("bad_message", f"cue_settings needs 'off': a list of {KINDS}")
+        else:
+            room.set_cues_off(frozenset(off))
+            await channel.send({"type": "cue_settings", "off": sorted(off)})
+    else:
+        await channel.error("unknown_type", f"unknown message type {kind!r}")
+
+
+def create_app(
+    config: ServeConfig, transcriber: Transcriber, stages: DialogueStages | None = None
+) -> Starlette:
+    attune = Attune(config, transcriber, stages or DialogueStages())
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

@@ -9,14 +9,17 @@ import sys
 
 import uvicorn
 
+from assistant.dialogue import DialogueStages
 from assistant.server.app import MAX_MESSAGE, ServeConfig, create_app
 from assistant.speech.asr import AsrOptions, Transcriber, WhisperTranscriber
 
 log = logging.getLogger("attune.server")
 
 
-def build_server(config: ServeConfig, transcriber: Transcriber) -> uvicorn.Server:
-    app = create_app(config, transcriber)
+def build_server(
+    config: ServeConfig, transcriber: Transcriber, stages: DialogueStages
+) -> uvicorn.Server:
+    app = create_app(config, transcriber, stages)
     return uvicorn.Server(
         uvicorn.Config(
             app,
@@ -31,9 +34,9 @@ def build_server(config: ServeConfig, transcriber: Transcriber) -> uvicorn.Serve
     )
 
 
-def serve(config: ServeConfig, asr: AsrOptions) -> int:
+def serve(config: ServeConfig, asr: AsrOptions, stages: DialogueStages) -> int:
     transcriber = WhisperTranscriber(asr)
-    server = build_server(config, transcriber)
+    server = build_server(config, transcriber, stages)
     print(
         f"Attune is running on {config.base_url}\n"
         f"Therapist console: {config.base_url}/#key={config.therapist_key}\n"

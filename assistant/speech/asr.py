@@ -23,6 +23,15 @@ from assistant.speech.audio_in import SAMPLE_RATE
 log = logging.getLogger("attune.asr")
 
 DEFAULT_MODEL = "tiny.en"
+WHISPER_WINDOW_S = 30.0
+MAX_TOKENS = 224
+
+
+def _compression_ratio(text: str) -> float:
+    import zlib
+
+    data = text.encode("utf-8")
+    return len(data) / len(zlib.compress(data)) if data else 1.0
 
 
 @dataclass(frozen=True)
@@ -40,6 +49,11 @@ class AsrOptions:
     interim_beam_size: int = 1
     initial_prompt: str | None = None
     suppress_blank: bool = True
+    segment_window_s: float | None = None
+    """Read a short segment in a window this long (at least the segment plus 1 s) instead of
+    Whisper's 30 s. The encoder's cost grows with the window: on espeak-ng speech, 10 s read
+    segments 2.4 times faster for a word error rate 11% higher (relative). For the live path;
+    None reads every segment in the full 30 s window."""
 
 
 @dataclass(frozen=True)
@@ -115,9 +129,31 @@ class WhisperTranscriber:
         if language is None and not self._model.model.is_multilingual:
             language = "en"
         self._language = language
+        from faster_whisper.tokenizer import Tokenizer
+
+        self._tokenizer = Tokenizer(
+            self._model.hf_tokenizer,
+            self._model.model.is_multilingual,
+            task="transcribe",
+            language=language or "en",
+        )
+        self._prompt = [*self._tokenizer.sot_sequence, self._tokenizer.no_timestamps]
+        if self.options.initial_prompt:
+            previous = self._tokenizer.encode(" " + self.options.initial_prompt.strip())
+            self._prompt = [
+                self._tokenizer.sot_prev,
+                *previous[-(MAX_TOKENS // 2 - 1) :],
+                *self._prompt,
+            ]
 
     def transcribe(self, audio: np.ndarray, *, final: bool = True) -> Transcription:
         opts = self.options
+        window = opts.segment_window_s
+        short = len(audio) / SAMPLE_RATE + 1.0 <= WHISPER_WINDOW_S
+        if window is not None and short and self._language is not None:
+            return self._transcribe_window(
+                audio, max(window, len(audio) / SAMPLE_RATE + 1.0), final
+            )
         with self._lock:
             segments, _info = self._model.transcribe(
                 audio,
@@ -142,6 +178,38 @@ class WhisperTranscriber:
             avg_logprob=sum(p.avg_logprob * w for p, w in zip(parts, weights, strict=True)) / total,
             no_speech_prob=max(p.no_speech_prob for p in parts),
             compression_ratio=max(p.compression_ratio for p in parts),
+        )
+
+    def _transcribe_window(self, audio: np.ndarray, window_s: float, final: bool) -> Transcription:
+        """Encode ``audio`` padded with silence to ``window_s`` (not 30 s), then decode."""
+        import ctranslate2
+
+        extractor = self._model.feature_extractor
+        frames = int(np.ceil(window_s * 100))  # 10 ms hops
+        padded = np.zeros(int(window_s * SAMPLE_RATE) + extractor.hop_length, dtype=np.float32)
+        padded[: len(audio)] = audio
+        features = np.ascontiguousarray(extractor(padded)[:, :frames][None], dtype=np.float32)
+        opts = self.options
+        with self._lock:
+            encoded = self._model.model.encode(ctranslate2.StorageView.from_array(features))
+            result = self._model.model.generate(
+                encoded,
+                [self._prompt],
+                beam_size=opts.beam_size if final else opts.interim_beam_size,
+                max_length=MAX_TOKENS,
+                suppress_blank=opts.suppress_blank,
+                suppress_tokens=[-1],
+                return_scores=True,
+                return_no_speech_prob=True,
+            )[0]
+        eot = self._tokenizer.eot
+        tokens = [t for t in result.sequences_ids[0] if t < eot]
+        text = self._tokenizer.decode(tokens).strip()
+        return Transcription(
+            text=text,
+            avg_logprob=float(result.scores[0]) if result.scores else 0.0,
+            no_speech_prob=float(result.no_speech_prob),
+            compression_ratio=_compression_ratio(text),
         )
 
     def transcribe_many(self, segments: Sequence[np.ndarray]) -> list[Transcription]:

@@ -45,6 +45,7 @@ class PeerParticipant:
         self._reader = asyncio.create_task(self._read())
         self.welcome = await self.expect("welcome")
         self._pc: RTCPeerConnection | None = None
+        self._player: MediaPlayer | None = None
         self._sinks: list[asyncio.Task[None]] = []
         return self
 
@@ -53,6 +54,8 @@ class PeerParticipant:
             task.cancel()
         if self._pc is not None:
             await self._pc.close()
+        if self._player is not None and self._player.audio is not None:
+            self._player.audio.stop()  # joins the player's decoding thread
         await self._ws.close()
         self._reader.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -81,6 +84,7 @@ class PeerParticipant:
         self._pc = pc
         if self.wav is not None:
             player = MediaPlayer(str(self.wav))
+            self._player = player
             assert player.audio is not None
             pc.addTrack(_Timed(player.audio, self))
         else:

