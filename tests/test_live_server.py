@@ -156,6 +156,8 @@ def test_real_peers_get_each_others_media_and_only_the_therapist_gets_text(
             await therapist.expect("peer")  # the client is in the waiting room
             await therapist.send({"type": "admit"})
             await client.expect("admitted")
+            await therapist.consent()
+            await client.consent()
             await therapist.start_media()
             await client.start_media()
             for _ in range(200):
@@ -219,6 +221,8 @@ def test_the_other_voice_leaking_into_a_microphone_is_not_transcribed(
             await therapist.expect("peer")
             await therapist.send({"type": "admit"})
             await client.expect("admitted")
+            await therapist.consent()
+            await client.consent()
             await asyncio.gather(therapist.start_media(), client.start_media())
             for _ in range(200):
                 if {e["speaker"] for e in panel.finals()} == {"therapist", "client"}:
@@ -236,3 +240,57 @@ def test_the_other_voice_leaking_into_a_microphone_is_not_transcribed(
     assert "brother calls" not in said["therapist"].lower(), said
     assert "sunday" not in said["therapist"].lower(), said
     assert word_error_rate(therapist_text, said["therapist"]) < 0.35, said
+
+
+def test_transcription_only_while_both_consent_and_withdrawal_stops_it_at_once(
+    server: LiveServer, tmp_path: Path
+) -> None:
+    turns = [("client", "I have been sleeping badly since the accident.")] * 1
+    _, client_wav, _ = synth_dialogue(turns, tmp_path, lead_s=0.5, tail_s=1.0)  # type: ignore[arg-type]
+    session = create_session(server)
+
+    async def run() -> None:
+        base = ws_base(server)
+        t_token, c_token = token_of(session["therapist_url"]), token_of(session["client_url"])
+        async with (
+            PanelListener(base, t_token) as panel,
+            PeerParticipant(base, t_token) as therapist,
+            PeerParticipant(base, c_token, client_wav, loop=True) as client,
+        ):
+            assert client.welcome["you"] is False and client.welcome["transcribing"] is False
+            assert "agreement" in client.welcome["consent_text"]
+            await therapist.expect("peer")
+            await therapist.send({"type": "admit"})
+            await client.expect("admitted")
+            await therapist.start_media()
+            await client.start_media()
+            await asyncio.sleep(6)
+            assert panel.finals() == []  # nobody agreed: nothing is transcribed
+            state = await therapist.consent()
+            assert state == {
+                "type": "consent_state",
+                "you": True,
+                "other": False,
+                "transcribing": False,
+            }
+            await asyncio.sleep(6)
+            assert panel.finals() == []  # one agreement is not enough
+            state = await client.consent()
+            assert state["transcribing"] is True
+            for _ in range(150):
+                if panel.finals():
+                    break
+                await asyncio.sleep(0.1)
+            assert panel.finals(), "transcription starts once both agree"
+            await client.consent(False)
+            stopped_at = len(panel.events)
+            heard_before = client.received.video_frames
+            await asyncio.sleep(8)
+            later = [e for _, e in panel.events[stopped_at:]]
+            assert [e["type"] for e in later if e["type"] != "notice"] == [
+                "utterance" for e in later if e["type"] == "utterance" and not e["text"]
+            ]  # after the withdrawal: only empty finals closing turns already on screen
+            assert any(e.get("code") == "transcription_stopped" for _, e in panel.events)
+            assert client.received.video_frames > heard_before + 50  # the call goes on
+
+    asyncio.run(run())

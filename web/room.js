@@ -120,6 +120,9 @@ function connect() {
     attune.received.push(message.type);
     switch (message.type) {
       case "welcome":
+        consentState(message);
+        $("consent-text").textContent = message.consent_text;
+        if (!message.you && !consentAsked) { consentAsked = true; $("consent").hidden = false; }
         attune.role = message.role;
         document.body.dataset.role = message.role;
         iceServers = message.ice_servers;
@@ -147,6 +150,9 @@ function connect() {
       case "peer":
         peerState(message);
         break;
+      case "consent_state":
+        consentState(message);
+        break;
       case "ended":
         fatal("The session has ended. You can close this page.");
         break;
@@ -167,6 +173,32 @@ function connect() {
     setTimeout(connect, Math.min(1000 * 2 ** retry++, 10000));
   };
 }
+
+let consentAsked = false;
+function consentState(state) {
+  attune.consent = { you: state.you, other: state.other, transcribing: state.transcribing };
+  const pill = $("transcription");
+  pill.hidden = false;
+  pill.dataset.on = String(state.transcribing);
+  pill.textContent = state.transcribing ? "Transcription on"
+    : state.you ? "Transcription off: waiting for the other person's agreement"
+    : "Transcription off";
+  const toggle = $("consent-toggle");
+  toggle.hidden = false;
+  toggle.textContent = state.you ? "Withdraw consent" : "Agree to transcription";
+}
+
+function decideConsent(agreed) {
+  send({ type: "consent", agreed });
+  $("consent").hidden = true;
+}
+
+$("consent-agree").addEventListener("click", () => decideConsent(true));
+$("consent-decline").addEventListener("click", () => decideConsent(false));
+$("consent-toggle").addEventListener("click", () => {
+  if (attune.consent && attune.consent.you) decideConsent(false);
+  else $("consent").hidden = false;
+});
 
 function peerState(message) {
   const who = message.role === "client" ? "Your client" : "Your therapist";

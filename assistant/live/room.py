@@ -29,6 +29,7 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from assistant.cues.rules import CueEngine
 from assistant.dialogue import DialogueStages
 from assistant.events import Event, Speaker, Utterance, notice_event
+from assistant.live.consent import Consent
 from assistant.live.crosstalk import BleedFilter
 from assistant.live.forward import ForwardTrack
 from assistant.live.sessions import Role, Session
@@ -105,12 +106,14 @@ class Room:
             "therapist": itertools.count(1),
             "client": itertools.count(1),
         }
-        self._interims_shown: set[str] = set()
+        self._interims_shown: dict[str, Speaker] = {}  # growing turns the panel shows
         self._finished: collections.deque[str] = collections.deque(maxlen=64)
         self._bleed = BleedFilter()
         self._last_lag_notice = -LAG_NOTICE_EVERY_S
         self._connection_ids = itertools.count(1)
         self._dialogue_lock = asyncio.Lock()
+        self.consent = Consent()
+        self._transcribing_since: float | None = None  # session time both last agreed
         self.closed = False
         self._ticker = asyncio.get_running_loop().create_task(
             self._tick(), name=f"cue-clock-{session.id}"
@@ -147,6 +150,52 @@ class Room:
 
     def state(self, role: Role) -> str:
         return "admitted" if self.participants[role].admitted else "waiting"
+
+    # -- consent ------------------------------------------------------------------------------
+    @property
+    def transcribing(self) -> bool:
+        return self._transcribing_since is not None
+
+    def consent_state(self, role: Role) -> dict[str, Any]:
+        """What a participant's page shows: their own choice, the other's, and the result."""
+        return {
+            "type": "consent_state",
+            "you": self.consent.agreed[role],
+            "other": self.consent.agreed[other(role)],
+            "transcribing": self.transcribing,
+        }
+
+    async def set_consent(self, role: Role, agreed: bool) -> None:
+        if not self.consent.set(role, agreed, self.now()):
+            return
+        was = self.transcribing
+        self._transcribing_since = self.now() if self.consent.both else None
+        for r in self.participants:
+            await self._send(r, self.consent_state(r))
+        who = "you" if role == "therapist" else "your client"
+        if self.transcribing:
+            await self.publish(
+                notice_event(
+                    self.session.id,
+                    self.now(),
+                    "transcription_started",
+                    "You have both agreed: transcription and cues are on.",
+                )
+            )
+        elif was:
+            # close the turns the panel saw growing: every utterance ends with one final event
+            for uid, speaker in sorted(self._interims_shown.items()):
+                closing = Utterance(uid, speaker, self.now(), self.now(), "")
+                await self.publish(closing.event(self.session.id))
+            self._interims_shown.clear()
+            await self.publish(
+                notice_event(
+                    self.session.id,
+                    self.now(),
+                    "transcription_stopped",
+                    f"Transcription and cues stopped: {who} withdrew consent. The call goes on.",
+                )
+            )
 
     # -- media -----------------------------------------------------------------------------
     async def answer(self, role: Role, connection_id: int, sdp: str) -> str:
@@ -237,6 +286,9 @@ class Room:
                     break
                 if not isinstance(frame, av.AudioFrame):
                     continue
+                if not self.transcribing:
+                    detector = None  # no consent: nothing is heard, a turn in progress is dropped
+                    continue
                 if detector is None:
                     detector = SpeechDetector(
                         role,
@@ -246,7 +298,7 @@ class Room:
                         offset_s=self.now(),
                         numbers=self._numbers[role],
                     )
-                    p.joined_at = detector.offset_s
+                    p.joined_at = p.joined_at or detector.offset_s
                 for out in resampler.resample(frame):
                     samples = out.to_ndarray().reshape(-1).astype(np.float32) / 32768.0
                     self._bleed.record(role, detector.received_s, samples)
@@ -277,8 +329,9 @@ class Room:
 
     # -- transcripts to the panel ---------------------------------------------------------------
     async def _deliver(self, utterance: Utterance, waited: float) -> None:
-        if self.closed:
-            return
+        since = self._transcribing_since
+        if self.closed or since is None or utterance.start < since - 0.5:
+            return  # nothing heard before consent, or after its withdrawal, reaches anyone
         uid = str(utterance.id)
         if waited > LAG_NOTICE_S and self.now() - self._last_lag_notice > LAG_NOTICE_EVERY_S:
             self._last_lag_notice = self.now()
@@ -292,11 +345,11 @@ class Room:
             )
         if not utterance.final:
             if utterance.text and uid not in self._finished:
-                self._interims_shown.add(uid)
+                self._interims_shown[uid] = utterance.speaker
                 await self.publish(utterance.event(self.session.id))
             return
         shown = uid in self._interims_shown
-        self._interims_shown.discard(uid)
+        self._interims_shown.pop(uid, None)
         self._finished.append(uid)
         if not utterance.text:
             if shown:  # every utterance the panel saw ends with one final event
@@ -318,6 +371,8 @@ class Room:
         """The session clock moves on between turns (time-based cues)."""
         while not self.closed:
             await asyncio.sleep(TICK_S)
+            if not self.transcribing:
+                continue
             async with self._dialogue_lock:
                 events = self.dialogue.tick(self.now())
             for event in events:

@@ -30,6 +30,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from assistant.cues.catalog import KINDS
 from assistant.dialogue import DialogueStages
+from assistant.live.consent import DEFAULT_CONSENT_TEXT
 from assistant.live.room import LiveOptions, Room, other
 from assistant.live.sessions import MAX_PLANNED_MINUTES, MIN_PLANNED_MINUTES, Role, SessionRegistry
 from assistant.live.transcription import TranscriptionService
@@ -62,6 +63,7 @@ class ServeConfig:
     port: int = 8000
     therapist_key: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     live: LiveOptions = field(default_factory=LiveOptions)
+    consent_text: str = DEFAULT_CONSENT_TEXT
 
     @property
     def base_url(self) -> str:
@@ -279,6 +281,8 @@ async def control_socket(ws: WebSocket) -> None:
             "state": room.state(role),
             "peer": room.participants[other(role)].send is not None,
             "ice_servers": app.ice_servers(),
+            "consent_text": app.config.consent_text,
+            **{k: v for k, v in room.consent_state(role).items() if k != "type"},
         }
     )
     try:
@@ -320,6 +324,12 @@ async def _control_message(
             await channel.error("bad_offer", str(exc))
             return
         await channel.send({"type": "answer", "sdp": answer})
+    elif kind == "consent":
+        agreed = message.get("agreed")
+        if not isinstance(agreed, bool):
+            await channel.error("bad_message", "consent needs 'agreed': true or false")
+            return
+        await room.set_consent(role, agreed)
     elif kind == "admit":
         if role != "therapist":
             await channel.error("forbidden", "only the therapist can admit")

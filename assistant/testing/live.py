@@ -153,19 +153,29 @@ def launch_participant(playwright: Any, profile: Path, audio_wav: Path) -> Any:
     )
 
 
-def join_as_therapist(context: Any, session: dict[str, Any]) -> Any:
+def consent(page: Any, agree: bool = True) -> None:
+    """Answer the consent question shown when a page joins."""
+    page.locator("#consent-agree" if agree else "#consent-decline").click(timeout=20000)
+    page.wait_for_function(
+        f"window.attune.consent && window.attune.consent.you === {str(agree).lower()}"
+    )
+
+
+def join_as_therapist(context: Any, session: dict[str, Any], *, agree: bool = True) -> Any:
     page = context.new_page()
     page.goto(session["therapist_url"])
     page.wait_for_function("window.attune && window.attune.state === 'in-call'", timeout=20000)
+    consent(page, agree)
     return page
 
 
-def join_as_client(context: Any, session: dict[str, Any]) -> Any:
+def join_as_client(context: Any, session: dict[str, Any], *, agree: bool = True) -> Any:
     page = context.new_page()
     page.goto(session["client_url"])
     page.wait_for_function(
         "window.attune && ['waiting', 'in-call'].includes(window.attune.state)", timeout=20000
     )
+    consent(page, agree)
     return page
 
 

@@ -33,6 +33,8 @@ class PeerParticipant:
     ws_base: str
     token: str
     wav: Path | None = None
+    loop: bool = False
+    """Play the WAV over and over (as Chromium's fake microphone does)."""
     messages: list[dict[str, Any]] = field(default_factory=list)
     received: Received = field(default_factory=Received)
     started_at: float | None = None
@@ -75,6 +77,14 @@ class PeerParticipant:
             if message["type"] == kind:
                 return message
 
+    async def consent(self, agreed: bool = True) -> dict[str, Any]:
+        """Agree to (or withdraw from) transcription; returns the new consent state."""
+        await self.send({"type": "consent", "agreed": agreed})
+        while True:  # states broadcast earlier (the other person's choice) may be queued
+            state = await self.expect("consent_state")
+            if state["you"] is agreed:
+                return state
+
     async def send(self, message: dict[str, Any]) -> None:
         await self._ws.send(json.dumps(message))
 
@@ -83,7 +93,7 @@ class PeerParticipant:
         pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
         self._pc = pc
         if self.wav is not None:
-            player = MediaPlayer(str(self.wav))
+            player = MediaPlayer(str(self.wav), loop=self.loop)
             self._player = player
             assert player.audio is not None
             pc.addTrack(_Timed(player.audio, self))
