@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from importlib import resources
@@ -150,7 +151,8 @@ def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     p = sub.add_parser(
         "serve",
         help="run the live session server (WebRTC relay, transcription, therapist panel)",
-        description="Run the live session server. It prints the therapist console's URL.",
+        description="Run the live session server on the embedded defaults: SQLite records in "
+        "--data, the bundled speech and cue models.",
     )
     p.add_argument("--host", default="127.0.0.1", help="address to listen on")
     p.add_argument("--port", type=int, default=8000, help="port to listen on")
@@ -164,19 +166,40 @@ def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     )
     p.add_argument("--turn-username", help="username for the TURN servers")
     p.add_argument("--turn-credential", help="credential for the TURN servers")
+    _store_arguments(p)
     p.add_argument(
-        "--therapist-key",
-        help="key of the therapist console (default: a new random key each start; "
-        "also read from ATTUNE_THERAPIST_KEY)",
+        "--secure-cookies",
+        action="store_true",
+        help="mark login cookies Secure (when a TLS reverse proxy serves Attune over HTTPS)",
+    )
+    p.add_argument(
+        "--consent-text",
+        type=Path,
+        metavar="FILE",
+        help="the consent text both people see before transcription (UTF-8 text file)",
     )
     p.add_argument("--asr-model", default="tiny.en", help="faster-whisper model (see analyze)")
     p.add_argument("--threads", type=int, default=2, help="CPU threads for the recogniser")
     _cue_arguments(p)
 
 
-def _serve(args: argparse.Namespace) -> int:
-    import os
+def _store_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--data",
+        type=Path,
+        default=Path(os.environ.get("ATTUNE_DATA", "attune-data")),
+        help="data folder: SQLite records, the content key, recorded audio (default "
+        "./attune-data, or ATTUNE_DATA); created private to this user",
+    )
+    p.add_argument(
+        "--database-url",
+        default=os.environ.get("ATTUNE_DATABASE_URL"),
+        help="PostgreSQL instead of SQLite, e.g. postgresql://attune@/attune (or "
+        "ATTUNE_DATABASE_URL); the key and audio stay in --data",
+    )
 
+
+def _serve(args: argparse.Namespace) -> int:
     from aiortc import RTCIceServer
 
     from assistant.live.room import LiveOptions
@@ -195,13 +218,21 @@ def _serve(args: argparse.Namespace) -> int:
         else:
             servers.append(RTCIceServer(urls=url))
     config = ServeConfig(
-        host=args.host, port=args.port, live=LiveOptions(ice_servers=tuple(servers))
+        host=args.host,
+        port=args.port,
+        data_dir=args.data,
+        database_url=args.database_url,
+        secure_cookies=args.secure_cookies,
+        live=LiveOptions(ice_servers=tuple(servers)),
     )
-    key = args.therapist_key or os.environ.get("ATTUNE_THERAPIST_KEY")
-    if key:
-        if len(key) < 16:
-            raise AttuneError("the therapist key must be at least 16 characters")
-        config.therapist_key = key
+    if args.consent_text is not None:
+        try:
+            text = args.consent_text.read_text("utf-8").strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise AttuneError(f"{args.consent_text}: cannot be read as UTF-8 text ({exc})") from exc
+        if not text:
+            raise AttuneError(f"{args.consent_text}: the consent text is empty")
+        config.consent_text = text
     # Whisper's encoder dominates a short segment's cost, so beam 5 on finals costs little;
     # interims are greedy (AsrOptions.interim_beam_size)
     asr = AsrOptions(model=args.asr_model, cpu_threads=args.threads, segment_window_s=10.0)
@@ -216,6 +247,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     _analyze_parser(sub)
     _serve_parser(sub)
+    from assistant import admin_cli
+
+    admin_cli.add_parsers(sub, _store_arguments)
     sub.add_parser(
         "train-cues",
         help="train the utterance coder on AnnoMI and write its weights and model card",
@@ -244,6 +278,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _analyze(args)
         if args.command == "serve":
             return _serve(args)
+        if hasattr(args, "run"):
+            from assistant import admin_cli
+
+            admin_cli.check(args)
+            return int(args.run(args))
     except AttuneError as exc:
         print(f"attune: error: {exc}", file=sys.stderr)
         return 2

@@ -12,7 +12,15 @@ import pytest
 import websockets
 from websockets.exceptions import ConnectionClosed
 
-from assistant.testing.live import LiveServer, api, create_session, live_server, token_of
+from assistant.testing.live import (
+    THERAPIST,
+    LiveServer,
+    add_user,
+    api,
+    create_session,
+    live_server,
+    token_of,
+)
 from assistant.testing.peer import PanelListener, PeerParticipant
 from assistant.testing.scoring import word_error_rate
 from assistant.testing.synth import synth_dialogue
@@ -49,19 +57,25 @@ def hello(token: str) -> str:
     return json.dumps({"type": "hello", "token": token})
 
 
-def test_creating_sessions_needs_the_therapist_key(server: LiveServer) -> None:
-    assert api(server, "POST", "/api/sessions", {"planned_minutes": 50})[0] == 401
-    assert api(server, "POST", "/api/sessions", {"planned_minutes": 50}, key="wrong" * 6)[0] == 401
-    status, body = api(server, "POST", "/api/sessions", {"planned_minutes": 2}, key=server.key)
-    assert (status, body["error"]) == (400, "bad_field")
-    status, body = api(server, "POST", "/api/sessions", [1, 2], key=server.key)
-    assert (status, body["error"]) == (400, "bad_json")
-    status, body = api(server, "POST", "/api/sessions", {"label": "x" * 20000}, key=server.key)
-    assert (status, body["error"]) == (413, "too_large")
+def test_creating_sessions_needs_a_therapist_login(server: LiveServer) -> None:
+    body = {"planned_minutes": 50}
+    assert api(server, "POST", "/api/sessions", body)[0] == 401
+    add_user(server.data_dir, "tom", "trainer", "trainer-password-1")
+    assert api(server, "POST", "/api/sessions", body, login=("tom", "trainer-password-1"))[0] == 403
+    status, answer = api(server, "POST", "/api/sessions", {"planned_minutes": 2}, login=THERAPIST)
+    assert (status, answer["error"]) == (400, "bad_field")
+    status, answer = api(server, "POST", "/api/sessions", [1, 2], login=THERAPIST)
+    assert (status, answer["error"]) == (400, "bad_json")
+    status, answer = api(server, "POST", "/api/sessions", {"label": "x" * 20000}, login=THERAPIST)
+    assert (status, answer["error"]) == (413, "too_large")
     session = create_session(server, planned_minutes=30, label="Tue 10:00")
-    assert session["planned_minutes"] == 30
+    assert session["planned_minutes"] == 30 and session["label"] == "Tue 10:00"
     assert token_of(session["client_url"]) != token_of(session["therapist_url"])
     assert len(token_of(session["client_url"])) >= 40
+    status, listed = api(server, "GET", "/api/sessions", login=THERAPIST)
+    assert status == 200 and session["id"] in {s["id"] for s in listed["sessions"]}
+    status, listed = api(server, "GET", "/api/sessions", login=("tom", "trainer-password-1"))
+    assert status == 200 and listed["sessions"] == []  # nothing shared for training yet
 
 
 def test_tokens_and_roles_are_enforced_on_the_sockets(server: LiveServer) -> None:

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import av
 import numpy as np
@@ -15,44 +17,62 @@ from aiortc.mediastreams import AudioStreamTrack
 from assistant.events import Utterance
 from assistant.live.crosstalk import BleedFilter
 from assistant.live.forward import ForwardTrack
-from assistant.live.sessions import SessionRegistry
+from assistant.live.sessions import LINK_GRACE, SessionRegistry
 from assistant.live.transcription import TranscriptionService
 from assistant.speech.asr import Transcription
 from assistant.speech.chain import SpeechJob
+from assistant.store import open_store
 
 SR = 16000
 
 
 # -- sessions and tokens --------------------------------------------------------------------
-def test_tokens_resolve_to_one_role_of_one_session_until_they_expire() -> None:
-    registry = SessionRegistry()
-    session, tokens = registry.create(50, "Tue")
-    other_session, other_tokens = registry.create(30)
-    therapist = registry.resolve(tokens["therapist"])
-    client = registry.resolve(tokens["client"])
-    assert therapist is not None and (therapist.session.id, therapist.role) == (
-        session.id,
-        "therapist",
+@pytest.fixture
+def registry(tmp_path: Path) -> Iterator[tuple[SessionRegistry, int]]:
+    from argon2 import PasswordHasher
+
+    store = open_store(
+        tmp_path / "data",
+        password_hasher=PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1),
     )
-    assert client is not None and client.role == "client"
-    other_client = registry.resolve(other_tokens["client"])
-    assert other_client is not None and other_client.session is other_session
+    therapist = store.add_user("tess", "therapist", "a long password")
+    yield SessionRegistry(store), therapist.id
+    store.close()
+
+
+def test_tokens_resolve_to_one_role_of_one_session_until_they_expire(
+    registry: tuple[SessionRegistry, int],
+) -> None:
+    sessions, therapist = registry
+    session, tokens = sessions.create(therapist, 50, "Tue")
+    other_session, other_tokens = sessions.create(therapist, 30)
+    t_grant = sessions.resolve(tokens["therapist"])
+    c_grant = sessions.resolve(tokens["client"])
+    assert t_grant is not None and (t_grant.session.id, t_grant.role) == (session.id, "therapist")
+    assert c_grant is not None and c_grant.role == "client"
+    other_client = sessions.resolve(other_tokens["client"])
+    assert other_client is not None and other_client.session.id == other_session.id
     for bad in [None, 42, "", "short", tokens["client"] + "x", "a" * 43, "é" * 43]:
-        assert registry.resolve(bad) is None
-    assert tokens["client"] not in repr(session)  # only digests are kept
-    registry._now = lambda: session.expires_at + 1
-    assert registry.resolve(tokens["client"]) is None
+        assert sessions.resolve(bad) is None
+    # only digests are stored: the database file holds no token
+    db = (sessions.store.data_dir or Path()) / "attune.db"  # type: ignore[attr-defined]
+    assert tokens["client"].encode() not in db.read_bytes()
+    later = datetime.now(UTC) + timedelta(minutes=50) + LINK_GRACE + timedelta(seconds=1)
+    sessions._now = lambda: later  # type: ignore[method-assign]
+    assert sessions.resolve(tokens["client"]) is None
 
 
-def test_ended_sessions_refuse_their_links_and_lengths_are_bounded() -> None:
-    registry = SessionRegistry()
-    session, tokens = registry.create(50)
-    registry.end(session.id)
-    assert registry.resolve(tokens["therapist"]) is None
+def test_ended_sessions_refuse_their_links_and_lengths_are_bounded(
+    registry: tuple[SessionRegistry, int],
+) -> None:
+    sessions, therapist = registry
+    session, tokens = sessions.create(therapist, 50)
+    sessions.store.end_session(session.id)
+    assert sessions.resolve(tokens["therapist"]) is None
     with pytest.raises(ValueError):
-        registry.create(1)
+        sessions.create(therapist, 1)
     with pytest.raises(ValueError):
-        registry.create(10_000)
+        sessions.create(therapist, 10_000)
 
 
 # -- the shared transcription queue -----------------------------------------------------------

@@ -29,14 +29,16 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from assistant.cues.rules import CueEngine
 from assistant.dialogue import DialogueStages
 from assistant.events import Event, Speaker, Utterance, notice_event
-from assistant.live.consent import Consent
+from assistant.live.consent import DEFAULT_CONSENT_TEXT, Consent
 from assistant.live.crosstalk import BleedFilter
 from assistant.live.forward import ForwardTrack
-from assistant.live.sessions import Role, Session
+from assistant.live.sessions import Role
 from assistant.live.transcription import TranscriptionService
 from assistant.speech.audio_in import SAMPLE_RATE
 from assistant.speech.chain import SpeechDetector
 from assistant.speech.vad import VadOptions
+from assistant.store import SessionRecord, Store
+from assistant.store.records import FeedbackValue
 
 log = logging.getLogger("attune.room")
 
@@ -81,12 +83,17 @@ class Participant:
 class Room:
     def __init__(
         self,
-        session: Session,
+        session: SessionRecord,
         service: TranscriptionService,
         stages: DialogueStages,
         options: LiveOptions,
+        store: Store,
+        *,
+        consent_text: str = DEFAULT_CONSENT_TEXT,
     ) -> None:
         self.session = session
+        self.store = store
+        self.consent_text = consent_text
         self.service = service
         self.options = options
         self.t0 = time.monotonic()
@@ -98,8 +105,7 @@ class Room:
         self.dialogue = stages.dialogue(
             session.id, times_estimated=False, planned_minutes=session.planned_minutes
         )
-        self.feedback: list[dict[str, Any]] = []  # the therapist's feedback on cues
-        self.history: list[Event] = []  # final events, replayed to a (re)connecting panel
+        self.history: list[Event] = []  # final events (stored), replayed to a new panel
         self.panel: Send | None = None
         self._panel_id = 0
         self._numbers: dict[Role, itertools.count[int]] = {
@@ -110,6 +116,7 @@ class Room:
         self._finished: collections.deque[str] = collections.deque(maxlen=64)
         self._bleed = BleedFilter()
         self._last_lag_notice = -LAG_NOTICE_EVERY_S
+        self._last_store_notice = -LAG_NOTICE_EVERY_S
         self._connection_ids = itertools.count(1)
         self._dialogue_lock = asyncio.Lock()
         self.consent = Consent()
@@ -118,6 +125,40 @@ class Room:
         self._ticker = asyncio.get_running_loop().create_task(
             self._tick(), name=f"cue-clock-{session.id}"
         )
+
+    async def restore(self) -> None:
+        """Reopen a session the server already knew (after a restart or a crash): its stored
+        events, the utterance numbering, the consent in force, the dialogue's context."""
+        self.history = await asyncio.to_thread(self.store.events, self.session.id)
+        consents = await asyncio.to_thread(self.store.current_consent, self.session.id)
+        for role, last in consents.items():
+            if last is not None:
+                self.consent.agreed[role] = last.agreed
+        used = {"t": 0, "c": 0}
+        for event in self.history:
+            if event["type"] != "utterance":
+                continue
+            uid = str(event["id"])
+            if uid[:1] in used and uid[1:].isdigit():
+                used[uid[0]] = max(used[uid[0]], int(uid[1:]))
+            self.dialogue.history.append(
+                Utterance(
+                    event["id"],
+                    event["speaker"],
+                    event["start"],
+                    event["end"],
+                    event["text"],
+                    labels=event.get("labels"),
+                )
+            )
+        self._numbers = {
+            "therapist": itertools.count(used["t"] + 1),
+            "client": itertools.count(used["c"] + 1),
+        }
+        times = [float(e.get("end") or e.get("at") or 0.0) for e in self.history]
+        self.t0 -= max(times, default=0.0)  # the session clock goes on from where it stopped
+        if self.consent.both:
+            self._transcribing_since = self.now()
 
     # -- session clock -------------------------------------------------------------------
     def now(self) -> float:
@@ -166,8 +207,12 @@ class Room:
         }
 
     async def set_consent(self, role: Role, agreed: bool) -> None:
-        if not self.consent.set(role, agreed, self.now()):
+        if self.consent.agreed[role] == agreed:
             return
+        await asyncio.to_thread(
+            self.store.record_consent, self.session.id, role, agreed, self.consent_text
+        )
+        self.consent.set(role, agreed, self.now())
         was = self.transcribing
         self._transcribing_since = self.now() if self.consent.both else None
         for r in self.participants:
@@ -387,22 +432,45 @@ class Room:
         if engine is not None:
             engine.set_disabled(kinds)
 
-    def cue_feedback(self, cue_id: str, value: str) -> bool:
+    async def cue_feedback(self, cue_id: str, value: FeedbackValue) -> bool:
         """Record the therapist's dismissal or rating of a cue they were shown."""
         known = any(e["type"] == "cue" and e["id"] == cue_id for e in self.history)
         if known:
-            self.feedback.append({"cue_id": cue_id, "value": value, "at": round(self.now(), 3)})
+            await asyncio.to_thread(self.store.record_cue_feedback, self.session.id, cue_id, value)
         return known
 
     async def publish(self, event: Event) -> None:
-        """Send an event to the therapist's panel (final events are kept for replay)."""
+        """Send an event to the therapist's panel. A final event is stored first: if the
+        server dies right after, nothing the therapist saw is lost."""
         if event["type"] != "utterance" or event.get("final"):
+            try:
+                await asyncio.to_thread(self.store.append_event, self.session.id, event)
+            except Exception:
+                log.exception("session %s: an event could not be stored", self.session.id)
+                await self._store_failed()
+                return
             self.history.append(event)
         if self.panel is not None:
             try:
                 await self.panel(event)
             except Exception:
                 log.debug("panel send failed", exc_info=True)
+
+    async def _store_failed(self) -> None:
+        """Tell the therapist that records are not being kept (this notice itself is not)."""
+        if self.panel is None or self.now() - self._last_store_notice < LAG_NOTICE_EVERY_S:
+            return
+        self._last_store_notice = self.now()
+        with contextlib.suppress(Exception):
+            await self.panel(
+                notice_event(
+                    self.session.id,
+                    self.now(),
+                    "store_failed",
+                    "The session record could not be saved: what follows is not kept. "
+                    "Ask your administrator to check the server's disk and database.",
+                )
+            )
 
     def attach_panel(self, send: Send) -> int:
         self.panel = send
@@ -420,6 +488,13 @@ class Room:
                 await send(message)
             except Exception:
                 log.debug("control send to %s failed", role, exc_info=True)
+
+    async def shutdown(self) -> None:
+        """The server stops: media closes, the session stays open for a restart."""
+        self.closed = True
+        self._ticker.cancel()
+        for p in self.participants.values():
+            await self._close_peer(p)
 
     async def end(self) -> None:
         """End the session: summary to the panel, media closed."""

@@ -1,100 +1,83 @@
-"""Sessions and their join links.
+"""Sessions' join links.
 
 A link carries an unguessable token (``secrets.token_urlsafe``) scoped to one session and one
-role, with an expiry. Only SHA-256 digests of tokens are kept, so a lookup compares digests
-(a timing difference reveals nothing about a token) and a memory dump holds no usable token.
+role, with an expiry. Only SHA-256 digests of tokens are stored, so a lookup compares digests
+(a timing difference reveals nothing about a token) and a copy of the database holds no usable
+link. Links live in the store, so they keep working across a restart of the server.
 """
 
 from __future__ import annotations
 
 import hashlib
 import secrets
-import time
-import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Literal
+
+from assistant.store import SessionRecord, Store
 
 Role = Literal["therapist", "client"]
 ROLES: tuple[Role, ...] = ("therapist", "client")
 
 MIN_PLANNED_MINUTES = 5
 MAX_PLANNED_MINUTES = 240
-LINK_GRACE_S = 12 * 3600  # a link stays valid this long after the session's planned end
+DEFAULT_PLANNED_MINUTES = 50
+LINK_GRACE = timedelta(hours=12)  # a link stays valid this long after the planned end
 
 
 def digest(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-@dataclass
-class Session:
-    id: str
-    planned_minutes: int
-    created_at: float
-    expires_at: float
-    label: str = ""
-    ended: bool = False
-    token_digests: dict[Role, str] = field(default_factory=dict)
-
-
 @dataclass(frozen=True)
 class Grant:
     """What a valid token gives: one role in one session."""
 
-    session: Session
+    session: SessionRecord
     role: Role
 
 
 class SessionRegistry:
-    """In-memory sessions and tokens (the store of the issue "Session records" replaces it)."""
+    """Creates sessions with their links and resolves tokens (synchronous: the store is; call
+    it through ``asyncio.to_thread``)."""
 
-    def __init__(self) -> None:
-        self._sessions: dict[str, Session] = {}
-        self._by_digest: dict[str, tuple[str, Role]] = {}
-        self._now = time.time
+    def __init__(self, store: Store) -> None:
+        self.store = store
 
-    def create(self, planned_minutes: int, label: str = "") -> tuple[Session, dict[Role, str]]:
+    @staticmethod
+    def _now() -> datetime:
+        return datetime.now(UTC)
+
+    def create(
+        self, therapist_id: int, planned_minutes: int, label: str = "", record_audio: bool = False
+    ) -> tuple[SessionRecord, dict[Role, str]]:
         """A new session and its two links' tokens (returned once, never stored)."""
         if not MIN_PLANNED_MINUTES <= planned_minutes <= MAX_PLANNED_MINUTES:
             raise ValueError(
                 f"planned_minutes must be between {MIN_PLANNED_MINUTES} and {MAX_PLANNED_MINUTES}"
             )
-        now = self._now()
-        session = Session(
-            id=uuid.uuid4().hex[:12],
-            planned_minutes=planned_minutes,
-            created_at=now,
-            expires_at=now + planned_minutes * 60 + LINK_GRACE_S,
+        session = self.store.create_session(
+            therapist_id,
+            session_id=secrets.token_hex(6),
             label=label,
+            planned_minutes=planned_minutes,
+            record_audio=record_audio,
         )
+        expires = self._now() + timedelta(minutes=planned_minutes) + LINK_GRACE
         tokens: dict[Role, str] = {}
         for role in ROLES:
-            token = secrets.token_urlsafe(32)
-            tokens[role] = token
-            session.token_digests[role] = digest(token)
-            self._by_digest[digest(token)] = (session.id, role)
-        self._sessions[session.id] = session
+            tokens[role] = secrets.token_urlsafe(32)
+            self.store.add_join_link(session.id, role, digest(tokens[role]), expires)
         return session, tokens
-
-    def get(self, session_id: str) -> Session | None:
-        return self._sessions.get(session_id)
 
     def resolve(self, token: object) -> Grant | None:
         """The grant of a token, or None when it is malformed, unknown, expired or ended."""
         if not isinstance(token, str) or not 20 <= len(token) <= 200:
             return None
-        found = self._by_digest.get(digest(token))
-        if found is None:
+        link = self.store.find_join_link(digest(token))
+        if link is None or link.expires_at < self._now():
             return None
-        session = self._sessions.get(found[0])
-        if session is None or session.ended or self._now() > session.expires_at:
+        session = self.store.get_session(link.session_id)
+        if session is None or session.ended_at is not None:
             return None
-        return Grant(session, found[1])
-
-    def end(self, session_id: str) -> None:
-        session = self._sessions.get(session_id)
-        if session is not None:
-            session.ended = True
-
-    def sessions(self) -> list[Session]:
-        return list(self._sessions.values())
+        return Grant(session, link.role)

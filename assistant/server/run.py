@@ -1,5 +1,5 @@
-"""Start `attune serve`: load the recogniser once, then run uvicorn with the websockets
-protocol implementation."""
+"""Start `attune serve`: open the store, load the recogniser once, then run uvicorn with the
+websockets protocol implementation."""
 
 from __future__ import annotations
 
@@ -10,19 +10,18 @@ import sys
 import uvicorn
 
 from assistant.dialogue import DialogueStages
-from assistant.server.app import MAX_MESSAGE, ServeConfig, create_app
-from assistant.speech.asr import AsrOptions, Transcriber, WhisperTranscriber
+from assistant.server.app import ServeConfig, create_app
+from assistant.server.sockets import MAX_MESSAGE
+from assistant.speech.asr import AsrOptions, WhisperTranscriber
+from assistant.store import SqlStore, open_store
 
 log = logging.getLogger("attune.server")
 
 
-def build_server(
-    config: ServeConfig, transcriber: Transcriber, stages: DialogueStages
-) -> uvicorn.Server:
-    app = create_app(config, transcriber, stages)
+def build_server(config: ServeConfig, app: object) -> uvicorn.Server:
     return uvicorn.Server(
         uvicorn.Config(
-            app,
+            app,  # type: ignore[arg-type]
             host=config.host,
             port=config.port,
             ws="websockets",
@@ -34,15 +33,30 @@ def build_server(
     )
 
 
+def open_configured_store(config: ServeConfig) -> SqlStore:
+    return open_store(config.database_url or config.data_dir, data_dir=config.data_dir)
+
+
 def serve(config: ServeConfig, asr: AsrOptions, stages: DialogueStages) -> int:
-    transcriber = WhisperTranscriber(asr)
-    server = build_server(config, transcriber, stages)
-    print(
-        f"Attune is running on {config.base_url}\n"
-        f"Therapist console: {config.base_url}/#key={config.therapist_key}\n"
-        "(keep this link private: it creates sessions; Ctrl+C stops the server)",
-        file=sys.stderr,
-        flush=True,
-    )
-    asyncio.run(server.serve())
+    store = open_configured_store(config)
+    try:
+        problems = store.integrity_check()
+        if problems:
+            log.error("the store failed its integrity check: %s", "; ".join(problems[:5]))
+            return 1
+        transcriber = WhisperTranscriber(asr)
+        server = build_server(config, create_app(config, transcriber, stages, store))
+        where = config.database_url and "PostgreSQL" or f"{config.data_dir}/attune.db"
+        print(f"Attune is running on {config.base_url} (records: {where})", file=sys.stderr)
+        if not store.list_users():
+            print(
+                "No accounts yet. Create one in another terminal, then log in:\n"
+                "  .venv/bin/attune user add --role therapist YOUR_NAME"
+                f" --data {config.data_dir}",
+                file=sys.stderr,
+            )
+        print("Ctrl+C stops the server.", file=sys.stderr, flush=True)
+        asyncio.run(server.serve())
+    finally:
+        store.close()
     return 0

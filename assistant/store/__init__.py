@@ -24,6 +24,7 @@ from assistant.store.records import (
     AuditEntry,
     Consent,
     CueFeedback,
+    JoinLink,
     SessionRecord,
     User,
 )
@@ -39,6 +40,7 @@ __all__ = [
     "Consent",
     "ContentKeyError",
     "CueFeedback",
+    "JoinLink",
     "NotFoundError",
     "SessionRecord",
     "SqlStore",

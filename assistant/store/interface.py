@@ -16,6 +16,7 @@ from assistant.store.records import (
     Consent,
     CueFeedback,
     FeedbackValue,
+    JoinLink,
     Party,
     Role,
     SessionRecord,
@@ -63,6 +64,12 @@ class Store(Protocol):
     def sessions_shared_for_training(self) -> list[SessionRecord]: ...
     def end_session(self, session_id: str, at: datetime | None = None) -> SessionRecord: ...
     def set_shared_for_training(self, session_id: str, shared: bool) -> None: ...
+
+    # join links (token digests)
+    def add_join_link(
+        self, session_id: str, role: Party, digest: str, expires_at: datetime
+    ) -> JoinLink: ...
+    def find_join_link(self, digest: str) -> JoinLink | None: ...
 
     # consent
     def record_consent(

@@ -216,3 +216,17 @@ class AuditRow(Base):
     action: Mapped[str] = mapped_column(String(64))
     session_id: Mapped[str | None] = mapped_column(String(128))  # no FK: outlives the session
     detail: Mapped[dict[str, Any]] = mapped_column(JsonType)
+
+
+class JoinLinkRow(Base):
+    """A join link's token, kept only as its SHA-256 digest, for one role of one session."""
+
+    __tablename__ = "join_links"
+    __table_args__ = (
+        CheckConstraint(_in("role", ("therapist", "client")), name="role"),
+        Index(None, "session_id"),
+    )
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    session_id: Mapped[str] = mapped_column(_session_fk())
+    role: Mapped[str] = mapped_column(String(16))
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())

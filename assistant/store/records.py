@@ -86,3 +86,11 @@ class AuditEntry:
     action: str
     session_id: str | None
     detail: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class JoinLink:
+    digest: str
+    session_id: str
+    role: Party
+    expires_at: datetime

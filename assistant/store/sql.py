@@ -16,13 +16,14 @@ from assistant.store.keys import load_key
 from assistant.store.models import Meta
 from assistant.store.sql_admin import AdminMixin
 from assistant.store.sql_content import ContentMixin
+from assistant.store.sql_links import LinksMixin
 from assistant.store.sql_sessions import SessionsMixin
 from assistant.store.sql_users import UsersMixin
 
 KEY_ID_META = "content_key_id"
 
 
-class SqlStore(UsersMixin, SessionsMixin, ContentMixin, AdminMixin):
+class SqlStore(UsersMixin, SessionsMixin, LinksMixin, ContentMixin, AdminMixin):
     """Session records on SQLite or PostgreSQL. Open it with :func:`open_store`.
 
     Every method is synchronous and thread-safe (call it from ``asyncio.to_thread``); every

@@ -1,12 +1,14 @@
 """Helpers for live-room tests and benchmarks: a real `attune serve` in a subprocess, session
 creation, and headless Chromium with fake camera and microphone fed from WAV files.
 
-Browser tests of later issues reuse these: ``LiveServer``, ``create_session``,
-``launch_participant``, ``join_as_therapist``, ``join_as_client``, ``admit``.
+Browser tests of later issues reuse these: ``live_server`` (with a therapist account),
+``add_user``, ``LiveServer.login``, ``api``, ``create_session``, ``launch_participant``,
+``join_as_therapist`` and ``join_as_client`` (which answer the consent question), ``admit``.
 """
 
 from __future__ import annotations
 
+import http.cookiejar
 import json
 import os
 import shutil
@@ -15,10 +17,11 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +37,7 @@ CHROMIUM_FLAGS = [
     "--disable-gpu",
     "--autoplay-policy=no-user-gesture-required",
 ]
-THERAPIST_KEY = "test-therapist-key-0123456789"
+THERAPIST = ("tess", "tess-password-123")
 
 
 def free_port() -> int:
@@ -54,21 +57,63 @@ def chromium_path() -> str:
 @dataclass
 class LiveServer:
     base_url: str
-    key: str
+    data_dir: Path
     process: subprocess.Popen[bytes]
     log_path: Path
+    _logins: dict[str, urllib.request.OpenerDirector] = field(default_factory=dict)
 
     def log(self) -> str:
         return self.log_path.read_text("utf-8", "replace")
 
+    def login(self, username: str, password: str) -> urllib.request.OpenerDirector:
+        """A client holding the login cookie of this account (cached per user)."""
+        if username not in self._logins:
+            opener = urllib.request.build_opener(
+                urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar())
+            )
+            form = urllib.parse.urlencode({"username": username, "password": password})
+            with opener.open(f"{self.base_url}/login", form.encode(), timeout=10) as response:
+                if response.url.rstrip("/") != self.base_url:  # back on /login: refused
+                    raise RuntimeError(f"logging in as {username} failed: {response.url}")
+            self._logins[username] = opener
+        return self._logins[username]
+
+
+def add_user(data_dir: Path, name: str, role: str, password: str) -> None:
+    """Create an account with the real `attune user add` command."""
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "assistant",
+            "user",
+            "add",
+            name,
+            "--role",
+            role,
+            "--password-stdin",
+            "--data",
+            str(data_dir),
+        ],
+        input=password + "\n",
+        text=True,
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+
 
 @contextmanager
-def live_server(tmp: Path, *extra: str, key: str = THERAPIST_KEY) -> Iterator[LiveServer]:
-    """`attune serve` on a free port, stopped (and its log kept in ``tmp``) afterwards."""
+def live_server(tmp: Path, *extra: str) -> Iterator[LiveServer]:
+    """`attune serve` on a free port with its own data folder and a therapist account
+    (``THERAPIST``); stopped (its log kept in ``tmp``) afterwards."""
     port = free_port()
+    data_dir = tmp / "data"
+    if not (data_dir / "attune.db").exists():
+        add_user(data_dir, *THERAPIST[:1], "therapist", THERAPIST[1])
     log_path = tmp / "server.log"
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
-    with log_path.open("wb") as log:
+    with log_path.open("ab") as log:
         process = subprocess.Popen(
             [
                 sys.executable,
@@ -77,15 +122,15 @@ def live_server(tmp: Path, *extra: str, key: str = THERAPIST_KEY) -> Iterator[Li
                 "serve",
                 "--port",
                 str(port),
-                "--therapist-key",
-                key,
+                "--data",
+                str(data_dir),
                 *extra,
             ],
             stdout=log,
             stderr=subprocess.STDOUT,
             env=env,
         )
-    server = LiveServer(f"http://127.0.0.1:{port}", key, process, log_path)
+    server = LiveServer(f"http://127.0.0.1:{port}", data_dir, process, log_path)
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -109,29 +154,34 @@ def live_server(tmp: Path, *extra: str, key: str = THERAPIST_KEY) -> Iterator[Li
 
 
 def api(
-    server: LiveServer, method: str, path: str, body: object = None, key: str | None = None
+    server: LiveServer,
+    method: str,
+    path: str,
+    body: object = None,
+    login: tuple[str, str] | None = None,
 ) -> tuple[int, dict[str, Any]]:
+    """A JSON request, anonymous or as a logged-in account."""
     data = None if body is None else json.dumps(body).encode()
     request = urllib.request.Request(f"{server.base_url}{path}", data=data, method=method)
     request.add_header("Content-Type", "application/json")
-    if key is not None:
-        request.add_header("Authorization", f"Bearer {key}")
+    opener = server.login(*login) if login else urllib.request.build_opener()
     try:
-        with urllib.request.urlopen(request, timeout=10) as response:
+        with opener.open(request, timeout=10) as response:
             return response.status, json.loads(response.read())
     except urllib.error.HTTPError as err:
         return err.code, json.loads(err.read() or b"{}")
 
 
 def create_session(
-    server: LiveServer, planned_minutes: int = 50, label: str = "test"
+    server: LiveServer, planned_minutes: int = 50, label: str = "test", **fields: Any
 ) -> dict[str, Any]:
+    """A new session, created by the therapist account through the real API."""
     status, body = api(
         server,
         "POST",
         "/api/sessions",
-        {"planned_minutes": planned_minutes, "label": label},
-        key=server.key,
+        {"planned_minutes": planned_minutes, "label": label, **fields},
+        login=THERAPIST,
     )
     if status != 201:
         raise RuntimeError(f"creating a session failed: {status} {body}")

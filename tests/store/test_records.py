@@ -144,3 +144,16 @@ def test_audit_log(store: SqlStore) -> None:
     ]
     assert entries[0].detail == {"ip_hash": "ab12"}
     assert [e.action for e in store.audit_log(limit=1)] == ["server.started"]
+
+
+def test_join_links_are_found_by_digest_only(store: SqlStore) -> None:
+    therapist = store.add_user("t-links", "therapist", "pw-long-enough")
+    session = store.create_session(therapist.id)
+    expires = datetime.now(UTC) + timedelta(hours=1)
+    store.add_join_link(session.id, "client", "a" * 64, expires)
+    link = store.find_join_link("a" * 64)
+    assert link is not None and (link.session_id, link.role) == (session.id, "client")
+    assert abs((link.expires_at - expires).total_seconds()) < 1
+    assert store.find_join_link("b" * 64) is None
+    store.delete_session(session.id)
+    assert store.find_join_link("a" * 64) is None  # deleted with its session

@@ -29,6 +29,7 @@ TABLES = {
     "annotations",
     "audio_files",
     "audit_log",
+    "join_links",
 }
 
 
