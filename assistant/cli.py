@@ -255,6 +255,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="train the utterance coder on AnnoMI and write its weights and model card",
         add_help=False,
     )
+    sub.add_parser(
+        "export",
+        help="export a stored session: SESSION --format vtt|jsonl|csv|html [--out FILE]",
+        add_help=False,
+    )
     return parser
 
 
@@ -264,6 +269,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from assistant.coding.train import main as train_main
 
         return train_main(argv[1:])
+    if argv[:1] == ["export"]:  # so does the exporter
+        from assistant.reports.cli import main as export_main
+
+        return export_main(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(

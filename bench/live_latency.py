@@ -38,6 +38,7 @@ def percentile(values: list[float], q: float) -> float:
 
 async def session(
     base: str,
+    cookie: str,
     tokens: dict[str, str],
     wavs: dict[str, Path],
     seconds: float,
@@ -45,8 +46,8 @@ async def session(
 ) -> tuple[PanelListener, dict[str, float], list[tuple[float, float, float]]]:
     samples: list[tuple[float, float, float]] = []  # (t, cpu %, rss MB)
     async with (
-        PanelListener(base, tokens["therapist"]) as panel,
-        PeerParticipant(base, tokens["therapist"], wavs["therapist"]) as therapist,
+        PanelListener(base, tokens["therapist"], cookie=cookie) as panel,
+        PeerParticipant(base, tokens["therapist"], wavs["therapist"], cookie=cookie) as therapist,
         PeerParticipant(base, tokens["client"], wavs["client"]) as client,
     ):
         await therapist.expect("peer")
@@ -94,6 +95,7 @@ def main() -> None:
             panel, starts, samples = asyncio.run(
                 session(
                     base,
+                    server.therapist_cookie(),
                     tokens,
                     {"therapist": therapist_wav, "client": client_wav},
                     seconds,

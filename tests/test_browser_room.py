@@ -94,7 +94,7 @@ def test_two_browsers_hold_a_session_and_only_the_therapist_sees_the_transcript(
             client_frames.append(f"open {ws.url}")
 
         client_ctx.on("page", lambda page: page.on("websocket", record))
-        therapist = join_as_therapist(therapist_ctx, session)
+        therapist = join_as_therapist(therapist_ctx, session, server)
         client = join_as_client(client_ctx, session)
         assert client.evaluate("window.attune.state") == "waiting"
         assert client.locator("#preview").is_visible()  # the waiting room checks the camera
@@ -160,7 +160,7 @@ def test_a_spoken_dialogue_raises_cues_on_the_therapist_panel_only(tmp_path: Pat
                 lambda ws: ws.on("framereceived", lambda p: client_frames.append(str(p))),
             ),
         )
-        therapist = join_as_therapist(therapist_ctx, session)
+        therapist = join_as_therapist(therapist_ctx, session, server)
         client = join_as_client(client_ctx, session)
         admit(therapist, client)
 

@@ -34,11 +34,14 @@ def test_sigkill_mid_session_loses_nothing_the_panel_saw(tmp_path: Path) -> None
         session = create_session(server)
         base = server.base_url.replace("http://", "ws://")
         t_token, c_token = token_of(session["therapist_url"]), token_of(session["client_url"])
+        cookie = server.therapist_cookie()
 
         async def run() -> None:
             async with (
-                PanelListener(base, t_token) as panel,
-                PeerParticipant(base, t_token, therapist_wav, loop=True) as therapist,
+                PanelListener(base, t_token, cookie=cookie) as panel,
+                PeerParticipant(
+                    base, t_token, therapist_wav, loop=True, cookie=cookie
+                ) as therapist,
                 PeerParticipant(base, c_token, client_wav, loop=True) as client,
             ):
                 await therapist.expect("peer")
@@ -75,7 +78,9 @@ def test_sigkill_mid_session_loses_nothing_the_panel_saw(tmp_path: Path) -> None
 
         async def reopen() -> list[dict[str, object]]:
             base = server.base_url.replace("http://", "ws://")
-            async with PanelListener(base, token_of(session["therapist_url"])) as panel:
+            cookie = server.therapist_cookie()
+            token = token_of(session["therapist_url"])
+            async with PanelListener(base, token, cookie=cookie) as panel:
                 for _ in range(50):
                     if len(panel.events) >= len(stored):
                         break

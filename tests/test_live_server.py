@@ -81,8 +81,27 @@ def test_creating_sessions_needs_a_therapist_login(server: LiveServer) -> None:
 def test_tokens_and_roles_are_enforced_on_the_sockets(server: LiveServer) -> None:
     session = create_session(server)
     client = token_of(session["client_url"])
+    therapist = token_of(session["therapist_url"])
+    add_user(server.data_dir, "theo", "therapist", "another-therapist-1")
+    theo = server.cookie("theo", "another-therapist-1")
+
+    async def therapist_link(path: str, cookie: str | None) -> int:
+        headers = {"Cookie": cookie} if cookie else {}
+        async with websockets.connect(f"{ws_base(server)}{path}", additional_headers=headers) as ws:
+            await ws.send(hello(therapist))
+            try:
+                while True:
+                    await asyncio.wait_for(ws.recv(), 15)
+            except ConnectionClosed as closed:
+                assert closed.rcvd is not None
+                return closed.rcvd.code
+        raise AssertionError("not closed")
 
     async def run() -> None:
+        # a therapist link works only with its own therapist logged in
+        for path in ("/ws/control", "/ws/panel"):
+            assert await therapist_link(path, None) == 4401
+            assert await therapist_link(path, theo) == 4401
         assert await close_code(server, "/ws/control", hello("x" * 43)) == 4401
         assert await close_code(server, "/ws/control", "not json") == 4400
         assert await close_code(server, "/ws/control", json.dumps({"type": "offer"})) == 4400
@@ -99,9 +118,10 @@ def test_bad_messages_get_errors_and_other_sessions_carry_on(server: LiveServer)
 
     async def run() -> None:
         base = ws_base(server)
+        cookie = server.therapist_cookie()
         async with (
             PeerParticipant(base, token_of(one["client_url"])) as client,
-            PeerParticipant(base, token_of(two["therapist_url"])) as other,
+            PeerParticipant(base, token_of(two["therapist_url"]), cookie=cookie) as other,
         ):
             assert client.welcome["state"] == "waiting"
             await client.send({"type": "offer", "sdp": "v=0\r\ngarbage"})
@@ -139,8 +159,9 @@ def test_a_newer_connection_replaces_the_older_one(server: LiveServer) -> None:
 
     async def run() -> None:
         base = ws_base(server)
-        async with PeerParticipant(base, token) as first:
-            async with PeerParticipant(base, token) as second:
+        cookie = server.therapist_cookie()
+        async with PeerParticipant(base, token, cookie=cookie) as first:
+            async with PeerParticipant(base, token, cookie=cookie) as second:
                 await asyncio.wait_for(first._reader, 10)
                 assert first._ws.close_code == 4409
                 await second.send({"type": "ping"})
@@ -161,10 +182,11 @@ def test_real_peers_get_each_others_media_and_only_the_therapist_gets_text(
 
     async def run() -> None:
         base = ws_base(server)
+        cookie = server.therapist_cookie()
         t_token, c_token = token_of(session["therapist_url"]), token_of(session["client_url"])
         async with (
-            PanelListener(base, t_token) as panel,
-            PeerParticipant(base, t_token, therapist_wav) as therapist,
+            PanelListener(base, t_token, cookie=cookie) as panel,
+            PeerParticipant(base, t_token, therapist_wav, cookie=cookie) as therapist,
             PeerParticipant(base, c_token, client_wav) as client,
         ):
             await therapist.expect("peer")  # the client is in the waiting room
@@ -226,10 +248,11 @@ def test_the_other_voice_leaking_into_a_microphone_is_not_transcribed(
 
     async def run() -> list[dict[str, object]]:
         base = ws_base(server)
+        cookie = server.therapist_cookie()
         t_token, c_token = token_of(session["therapist_url"]), token_of(session["client_url"])
         async with (
-            PanelListener(base, t_token) as panel,
-            PeerParticipant(base, t_token, tmp_path / "t.wav") as therapist,
+            PanelListener(base, t_token, cookie=cookie) as panel,
+            PeerParticipant(base, t_token, tmp_path / "t.wav", cookie=cookie) as therapist,
             PeerParticipant(base, c_token, tmp_path / "c.wav") as client,
         ):
             await therapist.expect("peer")
@@ -265,10 +288,11 @@ def test_transcription_only_while_both_consent_and_withdrawal_stops_it_at_once(
 
     async def run() -> None:
         base = ws_base(server)
+        cookie = server.therapist_cookie()
         t_token, c_token = token_of(session["therapist_url"]), token_of(session["client_url"])
         async with (
-            PanelListener(base, t_token) as panel,
-            PeerParticipant(base, t_token) as therapist,
+            PanelListener(base, t_token, cookie=cookie) as panel,
+            PeerParticipant(base, t_token, cookie=cookie) as therapist,
             PeerParticipant(base, c_token, client_wav, loop=True) as client,
         ):
             assert client.welcome["you"] is False and client.welcome["transcribing"] is False

@@ -28,7 +28,7 @@ from assistant.live.consent import DEFAULT_CONSENT_TEXT
 from assistant.live.room import LiveOptions, Room
 from assistant.live.sessions import SessionRegistry
 from assistant.live.transcription import TranscriptionService
-from assistant.server import accounts
+from assistant.server import accounts, replay
 from assistant.server.auth import Logins
 from assistant.server.http import WEB
 from assistant.server.sockets import control_socket, panel_socket
@@ -148,6 +148,7 @@ def create_app(
     app = Starlette(
         routes=[
             *accounts.routes,
+            *replay.routes,
             Route("/room", accounts.page("room.html")),
             Route("/healthz", healthz),
             WebSocketRoute("/ws/control", control_socket),

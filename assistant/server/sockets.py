@@ -18,6 +18,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from assistant.cues.catalog import KINDS
 from assistant.live.room import Room, other
 from assistant.live.sessions import Role
+from assistant.server.auth import current_user
 from assistant.store.records import FEEDBACK_VALUES
 
 if TYPE_CHECKING:
@@ -107,6 +108,13 @@ class Channel:
         if grant is None:
             await self.close(Close.UNAUTHORIZED, "unknown or expired link")
             return None
+        if grant.role == "therapist":
+            # the therapist's link works only for the therapist logged in: a leaked link
+            # alone opens neither the call's controls nor the panel's content
+            user = await current_user(self.ws)
+            if user is None or user.id != grant.session.therapist_id:
+                await self.close(Close.UNAUTHORIZED, "log in as this session's therapist")
+                return None
         return grant.session.id, grant.role
 
 

@@ -61,6 +61,7 @@ class LiveServer:
     process: subprocess.Popen[bytes]
     log_path: Path
     _logins: dict[str, urllib.request.OpenerDirector] = field(default_factory=dict)
+    _jars: dict[str, http.cookiejar.CookieJar] = field(default_factory=dict)
 
     def log(self) -> str:
         return self.log_path.read_text("utf-8", "replace")
@@ -68,15 +69,22 @@ class LiveServer:
     def login(self, username: str, password: str) -> urllib.request.OpenerDirector:
         """A client holding the login cookie of this account (cached per user)."""
         if username not in self._logins:
-            opener = urllib.request.build_opener(
-                urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar())
-            )
+            jar = self._jars[username] = http.cookiejar.CookieJar()
+            opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
             form = urllib.parse.urlencode({"username": username, "password": password})
             with opener.open(f"{self.base_url}/login", form.encode(), timeout=10) as response:
                 if response.url.rstrip("/") != self.base_url:  # back on /login: refused
                     raise RuntimeError(f"logging in as {username} failed: {response.url}")
             self._logins[username] = opener
         return self._logins[username]
+
+    def cookie(self, username: str, password: str) -> str:
+        """The ``Cookie`` header of a logged-in account (for WebSocket clients)."""
+        self.login(username, password)
+        return "; ".join(f"{c.name}={c.value}" for c in self._jars[username])
+
+    def therapist_cookie(self) -> str:
+        return self.cookie(*THERAPIST)
 
 
 def add_user(data_dir: Path, name: str, role: str, password: str) -> None:
@@ -211,8 +219,22 @@ def consent(page: Any, agree: bool = True) -> None:
     )
 
 
-def join_as_therapist(context: Any, session: dict[str, Any], *, agree: bool = True) -> Any:
+def log_in(context: Any, server: LiveServer, username: str, password: str) -> Any:
+    """Log a browser in through the real login page; returns the page (on the home page)."""
     page = context.new_page()
+    page.goto(f"{server.base_url}/login")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", password)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{server.base_url}/", timeout=20000)
+    return page
+
+
+def join_as_therapist(
+    context: Any, session: dict[str, Any], server: LiveServer, *, agree: bool = True
+) -> Any:
+    """The therapist logs in, then opens their session room and answers the consent."""
+    page = log_in(context, server, *THERAPIST)
     page.goto(session["therapist_url"])
     page.wait_for_function("window.attune && window.attune.state === 'in-call'", timeout=20000)
     consent(page, agree)

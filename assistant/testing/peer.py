@@ -33,6 +33,8 @@ class PeerParticipant:
     ws_base: str
     token: str
     wav: Path | None = None
+    cookie: str | None = None
+    """The therapist's login cookie (``LiveServer.cookie``): a therapist link needs it."""
     loop: bool = False
     """Play the WAV over and over (as Chromium's fake microphone does)."""
     messages: list[dict[str, Any]] = field(default_factory=list)
@@ -41,7 +43,10 @@ class PeerParticipant:
     """Wall time of the first microphone frame sent: the WAV plays in real time from there."""
 
     async def __aenter__(self) -> PeerParticipant:
-        self._ws = await websockets.connect(f"{self.ws_base}/ws/control", max_size=2**20)
+        headers = {"Cookie": self.cookie} if self.cookie else {}
+        self._ws = await websockets.connect(
+            f"{self.ws_base}/ws/control", max_size=2**20, additional_headers=headers
+        )
         await self._ws.send(json.dumps({"type": "hello", "token": self.token}))
         self._inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self._reader = asyncio.create_task(self._read())
@@ -149,10 +154,14 @@ class PanelListener:
 
     ws_base: str
     token: str
+    cookie: str | None = None
     events: list[tuple[float, dict[str, Any]]] = field(default_factory=list)
 
     async def __aenter__(self) -> PanelListener:
-        self._ws = await websockets.connect(f"{self.ws_base}/ws/panel", max_size=2**20)
+        headers = {"Cookie": self.cookie} if self.cookie else {}
+        self._ws = await websockets.connect(
+            f"{self.ws_base}/ws/panel", max_size=2**20, additional_headers=headers
+        )
         await self._ws.send(json.dumps({"type": "hello", "token": self.token}))
         self._reader = asyncio.create_task(self._read())
         return self
