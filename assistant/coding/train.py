@@ -30,15 +30,14 @@ from assistant.coding.decode import FloatArray, Offsets, decode, tune_offsets
 from assistant.coding.labels import CLIENT, CLIENT_HEADS, HEADS, THERAPIST, THERAPIST_HEADS
 from assistant.coding.lexical import FEATURE_NAMES, lexical_matrix
 from assistant.coding.metrics import FLOORS, score
+from assistant.coding.model import DEFAULT_MODEL_DIR, FORMAT_VERSION
 
-DEFAULT_OUT = Path(__file__).resolve().parents[2] / "models" / "cue-coder"
-FORMAT_VERSION = 1
 IntArray = npt.NDArray[np.int64]
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    top_layers: int = 2
+    top_layers: int = 2  # the committed model; 6 (all layers) scored within one fold-std
     epochs: int = 3
     batch_size: int = 32
     lr_encoder: float = 8e-5
@@ -312,7 +311,7 @@ def save(
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="attune train-cues", description=__doc__.split("\n")[0])
     p.add_argument("--data", type=Path, required=True, help="folder with the AnnoMI CSV files")
-    p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="weights folder to write")
+    p.add_argument("--out", type=Path, default=DEFAULT_MODEL_DIR, help="weights folder to write")
     p.add_argument("--folds", type=int, default=5, help="grouped CV folds (0: no CV)")
     p.add_argument("--cv-only", action="store_true", help="run CV, print scores, write nothing")
     p.add_argument("--epochs", type=int, default=TrainConfig.epochs)
@@ -325,7 +324,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="encode each utterance together with the turn before it",
     )
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
-    p.add_argument("--metrics-out", type=Path, default=None, help="also write CV JSON here")
+    p.add_argument(
+        "--metrics-out",
+        type=Path,
+        default=None,
+        help="also write the CV JSON here (and out-of-fold log-probs beside it, .oof.safetensors)",
+    )
     return p.parse_args(argv)
 
 
@@ -352,7 +356,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     offsets: Offsets = {h: [0.0] * len(c) for h, c in HEADS.items()}
     if args.folds >= 2:
-        per_fold, offsets, _ = cross_validate(data, cfg, args.folds)
+        per_fold, offsets, oof = cross_validate(data, cfg, args.folds)
         summary = summarise(per_fold)
         metrics["cv"] = {
             "folds": args.folds,
@@ -364,6 +368,10 @@ def main(argv: list[str] | None = None) -> int:
         print(format_table(summary))
         if args.metrics_out is not None:
             args.metrics_out.write_text(json.dumps(metrics, indent=2) + "\n")
+            # out-of-fold log-probs, to study decoding without retraining
+            from safetensors.numpy import save_file
+
+            save_file(oof, str(args.metrics_out.with_suffix(".oof.safetensors")))
     if args.cv_only:
         return 0
     fitted = fit(data, list(range(len(data))), cfg, desc="final fit")

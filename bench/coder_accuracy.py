@@ -1,0 +1,66 @@
+"""Benchmark: grouped 5-fold cross-validated accuracy of the utterance coder on AnnoMI.
+
+    .venv/bin/python bench/coder_accuracy.py                # re-run the CV (~35 min, 1 core)
+    .venv/bin/python bench/coder_accuracy.py --committed    # print models/cue-coder/metrics.json
+
+Folds are grouped by transcript (GroupKFold on transcript_id); each fold fine-tunes the
+encoder's top layers and the head from scratch, so no transcript is both trained and scored.
+The re-run calls `assistant.coding.train.main --cv-only` with the committed model's settings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from assistant.coding import train  # noqa: E402
+from assistant.coding.model import DEFAULT_MODEL_DIR  # noqa: E402
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "annomi"
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--data", type=Path, default=DATA)
+    p.add_argument("--folds", type=int, default=5)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--committed", action="store_true", help="print the committed CV table")
+    args = p.parse_args()
+    metrics = json.loads((DEFAULT_MODEL_DIR / "metrics.json").read_text())
+    if args.committed:
+        cv = metrics["cv"]
+        print(
+            f"Grouped {cv['folds']}-fold CV (committed {DEFAULT_MODEL_DIR.name}, "
+            f"{metrics['date']}):"
+        )
+        print(train.format_table(cv["summary"]))
+        return 0
+    cfg = metrics["train_config"]
+    argv = [
+        "--data",
+        str(args.data),
+        "--folds",
+        str(args.folds),
+        "--cv-only",
+        "--threads",
+        str(args.threads),
+        "--epochs",
+        str(cfg["epochs"]),
+        "--top-layers",
+        str(cfg["top_layers"]),
+        "--seed",
+        str(cfg["seed"]),
+        "--context" if cfg.get("context") else "--no-context",
+    ]
+    return train.main(argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,215 @@
+"""The committed coder weights (models/cue-coder): examples, shapes, errors, latency."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import statistics
+import time
+from pathlib import Path
+
+import pytest
+
+from assistant.coding import CoderWeightsError, UtteranceCoder, load_coder
+from assistant.coding.model import DEFAULT_MODEL_DIR, ENV_MODEL_DIR, WEIGHT_FILES, resolve_model_dir
+
+THERAPIST_KEYS = {"behaviour", "question", "reflection", "input"}
+CLIENT_KEYS = {"talk_type", "disclosure"}
+
+
+@pytest.fixture(scope="module")
+def coder() -> UtteranceCoder:
+    return load_coder()
+
+
+def test_default_dir_is_the_repositorys_and_env_overrides(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv(ENV_MODEL_DIR, raising=False)
+    assert resolve_model_dir() == Path(__file__).resolve().parents[2] / "models" / "cue-coder"
+    assert resolve_model_dir() == DEFAULT_MODEL_DIR
+    monkeypatch.setenv(ENV_MODEL_DIR, str(tmp_path))
+    assert resolve_model_dir() == tmp_path
+    assert resolve_model_dir(tmp_path / "x") == tmp_path / "x"
+
+
+def test_committed_weights_are_complete_and_small() -> None:
+    for name in (*WEIGHT_FILES, "metrics.json", "MODEL_CARD.md"):
+        assert (DEFAULT_MODEL_DIR / name).is_file(), name
+    total = sum(p.stat().st_size for p in DEFAULT_MODEL_DIR.iterdir() if p.is_file())
+    assert total < 50 * 1024 * 1024
+
+
+def test_missing_weights_dir_names_the_path(tmp_path: Path) -> None:
+    missing = tmp_path / "nowhere"
+    with pytest.raises(CoderWeightsError, match=str(missing)):
+        load_coder(missing)
+
+
+def test_env_var_pointing_nowhere_names_the_path(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv(ENV_MODEL_DIR, str(tmp_path / "gone"))
+    with pytest.raises(CoderWeightsError, match="gone"):
+        load_coder()
+
+
+def test_incomplete_weights_dir(tmp_path: Path) -> None:
+    shutil.copy(DEFAULT_MODEL_DIR / "config.json", tmp_path / "config.json")
+    with pytest.raises(CoderWeightsError, match="missing encoder_top.safetensors"):
+        load_coder(tmp_path)
+
+
+def test_corrupt_config(tmp_path: Path) -> None:
+    for name in WEIGHT_FILES:
+        shutil.copy(DEFAULT_MODEL_DIR / name, tmp_path / name)
+    (tmp_path / "config.json").write_text("{not json")
+    with pytest.raises(CoderWeightsError, match="config.json"):
+        load_coder(tmp_path)
+
+
+@pytest.mark.model
+def test_corrupt_weights_file(tmp_path: Path) -> None:
+    for name in WEIGHT_FILES:
+        shutil.copy(DEFAULT_MODEL_DIR / name, tmp_path / name)
+    (tmp_path / "head.safetensors").write_bytes(b"\x00" * 64)
+    with pytest.raises(CoderWeightsError, match=str(tmp_path)):
+        load_coder(tmp_path)
+
+
+def test_foreign_label_set_is_refused(tmp_path: Path) -> None:
+    for name in WEIGHT_FILES:
+        shutil.copy(DEFAULT_MODEL_DIR / name, tmp_path / name)
+    config = json.loads((tmp_path / "config.json").read_text())
+    config["heads"]["behaviour"] = ["question", "other"]
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    with pytest.raises(CoderWeightsError, match="label sets"):
+        load_coder(tmp_path)
+
+
+CLIENT_TURN = [("client", "I've been drinking a lot more since my divorce, mostly at night.")]
+
+
+@pytest.mark.model
+@pytest.mark.parametrize(
+    ("text", "context", "expected"),
+    [
+        (
+            "What would you like to talk about today?",
+            [],
+            {"behaviour": "question", "question": "open"},
+        ),
+        (
+            "How has the drinking affected your work?",
+            CLIENT_TURN,
+            {"behaviour": "question", "question": "open"},
+        ),
+        (
+            "Do you drink every day?",
+            CLIENT_TURN,
+            {"behaviour": "question", "question": "closed"},
+        ),
+        (
+            "Is that something you would be willing to try this week?",
+            [("client", "I guess I could try walking after dinner.")],
+            {"behaviour": "question", "question": "closed"},
+        ),
+        (
+            "So since the divorce, drinking at night has become a way to get through the "
+            "loneliness, and part of you is worried it's starting to take over.",
+            CLIENT_TURN,
+            {"behaviour": "reflection", "reflection": "complex"},
+        ),
+        (
+            "You're drinking more since the divorce.",
+            CLIENT_TURN,
+            {"behaviour": "reflection", "reflection": "simple", "question": None},
+        ),
+        (
+            "Thanks for coming in today.",
+            [],
+            {"behaviour": "other", "question": None, "reflection": None, "input": None},
+        ),
+        (
+            "I'd really recommend that you cut down to two drinks a day, and you should "
+            "talk to your doctor about it.",
+            [("client", "I don't know what to do about it.")],
+            {"behaviour": "therapist_input", "input": "advice"},
+        ),
+    ],
+)
+def test_therapist_examples(
+    coder: UtteranceCoder,
+    text: str,
+    context: list[tuple[str, str]],
+    expected: dict[str, object],
+) -> None:
+    labels = coder.code("therapist", text, context)
+    assert set(labels) == THERAPIST_KEYS
+    assert {k: labels[k] for k in expected} == expected
+
+
+@pytest.mark.model
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "I really want to quit. I need to be around for my kids.",
+            {"talk_type": "change"},
+        ),
+        ("I'm not ready to quit. I enjoy it too much.", {"talk_type": "sustain"}),
+        (
+            "Honestly, I don't see the problem. I like drinking and I'm not going to stop.",
+            {"talk_type": "sustain"},
+        ),
+        ("I've decided I'm going to cut down to weekends only.", {"talk_type": "change"}),
+        (
+            "I'm scared I'm turning into my father, and I feel so ashamed.",
+            {"disclosure": True},
+        ),
+        ("I drink mostly beer on weekends.", {"disclosure": False}),
+    ],
+)
+def test_client_examples(coder: UtteranceCoder, text: str, expected: dict[str, object]) -> None:
+    context = [("therapist", "What do you make of your smoking these days?")]
+    labels = coder.code("client", text, context)
+    assert set(labels) == CLIENT_KEYS
+    assert isinstance(labels["disclosure"], bool)
+    assert {k: labels[k] for k in expected} == expected
+
+
+@pytest.mark.model
+def test_label_dict_shapes_and_batch_matches_single(coder: UtteranceCoder) -> None:
+    items = [
+        ("therapist", "How are you feeling today?", []),
+        ("client", "Not great, honestly.", [("therapist", "How are you feeling today?")]),
+        ("therapist", "   ", [("client", "Not great, honestly.")]),
+        ("Client", "Yeah.", [("therapist", "Anything else?")]),
+    ]
+    batch = coder.code_batch(items)
+    assert len(batch) == len(items)
+    for (speaker, text, context), labels in zip(items, batch, strict=True):
+        assert labels == coder.code(speaker, text, context)
+    assert set(batch[0]) == THERAPIST_KEYS and set(batch[2]) == THERAPIST_KEYS
+    assert set(batch[1]) == CLIENT_KEYS and set(batch[3]) == CLIENT_KEYS
+    assert batch[2] == {"behaviour": "other", "question": None, "reflection": None, "input": None}
+    for labels in batch:
+        for key in ("question", "reflection", "input"):
+            assert labels.get(key) is None or isinstance(labels[key], str)
+    assert coder.code_batch([]) == []
+    with pytest.raises(ValueError, match="speaker"):
+        coder.code("nurse", "Hello.", [])
+
+
+@pytest.mark.model
+def test_one_utterance_codes_quickly(coder: UtteranceCoder) -> None:
+    """The budget is 30 ms median on one core (see bench/coder_latency.py); the bound here
+    is generous so that a busy CI machine does not make it flaky."""
+    context = [("client", "I've cut down a bit, but weekends are still hard.")]
+    coder.code("therapist", "What makes weekends harder?", context)  # warm-up
+    times = []
+    for _ in range(20):
+        start = time.perf_counter()
+        coder.code("therapist", "What makes weekends harder than weekdays for you?", context)
+        times.append(time.perf_counter() - start)
+    assert statistics.median(times) < 0.200
