@@ -17,9 +17,9 @@ from typing import Any, TextIO
 import numpy as np
 from tqdm import tqdm
 
-from assistant.dialogue import DialogueMerger, DialogueStages
+from assistant.dialogue import DialogueStages, in_time_order
 from assistant.errors import InputError
-from assistant.events import SPEAKERS, Event, Speaker, notice_event
+from assistant.events import SPEAKERS, Event, Speaker, Utterance, notice_event
 from assistant.speech.asr import Transcriber
 from assistant.speech.audio_in import SAMPLE_RATE, decode_file
 from assistant.speech.chain import SpeechDetector, SpeechJob, recognise_recording
@@ -121,14 +121,14 @@ def analyze_audio(
     duration = max(len(a) for a in tracks.values()) / SAMPLE_RATE
     vad = vad or VadOptions()
     jobs = {speaker: detect_speech(speaker, tracks[speaker], vad) for speaker in SPEAKERS}
-    merger = DialogueMerger()
+    heard: list[Utterance] = []
     speech_s = sum(j.end - j.start for js in jobs.values() for j in js)
     with _progress(round(speech_s), "s", "transcribing", progress) as bar:
         for speaker_jobs in jobs.values():
             for group in _groups(speaker_jobs, GROUP_SPEECH_S):
                 for utterance in recognise_recording(group, transcriber):
                     if utterance.text:
-                        merger.push(utterance)
+                        heard.append(utterance)
                 bar.update(round(sum(j.end - j.start for j in group)))
     dialogue = stages.dialogue(session, times_estimated=False, planned_minutes=planned_minutes)
     events: list[Event] = []
@@ -143,7 +143,7 @@ def analyze_audio(
                     speaker=speaker,
                 )
             )
-    events += dialogue.process_all(merger.flush())
+    events += dialogue.process_all(in_time_order(heard))
     return events + dialogue.finish(duration)
 
 

@@ -1,47 +1,24 @@
 """The dialogue stream: both speakers' final utterances merged in time order, then the
 dialogue stages (cue coding, cue rules, summary) that need both speakers.
 
-``DialogueMerger`` releases an utterance once every other speaker's chain has moved past its
-start, so the stream is in time order even though the chains finish turns at different times.
-``Dialogue`` runs the stages on each utterance and returns the events to publish.
+A recording's utterances are merged by start time (``in_time_order``); the live room
+publishes turns in the order they end, which is when each is complete. ``Dialogue`` runs the
+stages on each utterance and returns the events to publish.
 """
 
 from __future__ import annotations
 
-import heapq
-import itertools
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from assistant.cues.catalog import CueOptions
-from assistant.events import SPEAKERS, Event, Speaker, Utterance
+from assistant.events import SPEAKERS, Event, Utterance
 
 
-class DialogueMerger:
-    """Merge per-speaker final utterances into one stream ordered by start time."""
-
-    def __init__(self, speakers: Sequence[Speaker] = SPEAKERS) -> None:
-        self._watermark: dict[Speaker, float] = {s: 0.0 for s in speakers}
-        self._heap: list[tuple[float, int, Utterance]] = []
-        self._seq = itertools.count()
-
-    def push(self, utterance: Utterance) -> None:
-        heapq.heappush(self._heap, (utterance.start, next(self._seq), utterance))
-
-    def advance(self, speaker: Speaker, time: float) -> list[Utterance]:
-        """``speaker``'s chain will produce nothing more starting before ``time``."""
-        self._watermark[speaker] = max(self._watermark[speaker], time)
-        return self._release(min(self._watermark.values()))
-
-    def flush(self) -> list[Utterance]:
-        return self._release(float("inf"))
-
-    def _release(self, until: float) -> list[Utterance]:
-        out: list[Utterance] = []
-        while self._heap and self._heap[0][0] <= until:
-            out.append(heapq.heappop(self._heap)[2])
-        return out
+def in_time_order(utterances: Iterable[Utterance]) -> list[Utterance]:
+    """Both speakers' final utterances of a recording as one stream, by start time."""
+    return sorted(utterances, key=lambda u: (u.start, u.end))
 
 
 class Annotator(Protocol):

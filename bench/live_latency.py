@@ -25,7 +25,7 @@ import psutil
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from assistant.testing.live import create_session, live_server, token_of  # noqa: E402
-from assistant.testing.peer import PanelListener, PeerParticipant  # noqa: E402
+from assistant.testing.peer import PanelListener, PeerParticipant, start_call  # noqa: E402
 from assistant.testing.scoring import word_error_rate  # noqa: E402
 from assistant.testing.synth import Turn, synth_dialogue  # noqa: E402
 from bench.dialogue import TURNS  # noqa: E402
@@ -50,11 +50,7 @@ async def session(
         PeerParticipant(base, tokens["therapist"], wavs["therapist"], cookie=cookie) as therapist,
         PeerParticipant(base, tokens["client"], wavs["client"]) as client,
     ):
-        await therapist.expect("peer")
-        await therapist.send({"type": "admit"})
-        await client.expect("admitted")
-        await therapist.start_media()
-        await client.start_media()
+        await start_call(therapist, client)
         process.cpu_percent()
         t0 = time.time()
         while time.time() - t0 < seconds:

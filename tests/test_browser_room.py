@@ -194,3 +194,42 @@ def test_a_spoken_dialogue_raises_cues_on_the_therapist_panel_only(tmp_path: Pat
         assert client.locator(".cue-card").count() == 0
         therapist_ctx.close()
         client_ctx.close()
+
+
+def test_no_transcript_before_both_agree_and_withdrawing_stops_it(tmp_path: Path) -> None:
+    """Consent in the browsers: the client first declines (no transcript, the call goes on),
+    then agrees (transcript), then withdraws (it stops at once; the panel says so)."""
+    therapist_wav, client_wav, _ = synth_dialogue(
+        [("therapist", THERAPIST), ("client", CLIENT)], tmp_path / "audio", tail_s=2.0
+    )
+    with live_server(tmp_path) as server, sync_playwright() as pw:
+        session = create_session(server)
+        therapist_ctx = launch_participant(pw, tmp_path / "therapist", therapist_wav)
+        client_ctx = launch_participant(pw, tmp_path / "client", client_wav)
+        therapist = join_as_therapist(therapist_ctx, session, server)
+        client = join_as_client(client_ctx, session, agree=False)
+        admit(therapist, client)
+        assert client.locator("#transcription").inner_text() == "Transcription off"
+        time.sleep(12)  # both fake microphones speak meanwhile
+        utterances = "window.attunePanel.events.filter(e => e.type === 'utterance').length"
+        assert therapist.evaluate(utterances) == 0, "nothing is transcribed without consent"
+        assert_media_flows(client, "the client, who declined,")  # the call goes on
+
+        client.locator("#consent-toggle").click()
+        client.locator("#consent-agree").click()
+        wait_for(lambda: finals(therapist, "client"), 60, "the transcript once both agree")
+        assert client.locator("#transcription").inner_text() == "Transcription on"
+
+        client.locator("#consent-toggle").click()  # withdraw
+        therapist.wait_for_selector(".notice[data-code='transcription_stopped']", timeout=10000)
+        count = therapist.evaluate(
+            "window.attunePanel.events.filter(e => e.type === 'utterance' && e.text).length"
+        )
+        time.sleep(12)
+        after = therapist.evaluate(
+            "window.attunePanel.events.filter(e => e.type === 'utterance' && e.text).length"
+        )
+        assert after == count, "withdrawal stops transcription at once"
+        therapist.screenshot(path=str(ARTIFACTS / "room-consent-withdrawn.png"))
+        therapist_ctx.close()
+        client_ctx.close()

@@ -154,3 +154,7 @@ def test_a_short_window_reads_a_live_segment_like_the_full_one(transcriber: obje
     from assistant.speech.guards import clean
 
     assert clean(noise, np.zeros(SR * 3, np.float32)) == ""
+
+
+def test_synthetic_speech_of_a_line_that_starts_like_an_option() -> None:
+    assert len(speak("-and then we left early.", "en-us")) > SR // 2

@@ -12,7 +12,7 @@ import pytest
 
 from assistant.store import open_store
 from assistant.testing.live import create_session, live_server, token_of
-from assistant.testing.peer import PanelListener, PeerParticipant
+from assistant.testing.peer import PanelListener, PeerParticipant, start_call
 from assistant.testing.synth import synth_dialogue
 
 pytestmark = pytest.mark.model
@@ -44,12 +44,7 @@ def test_sigkill_mid_session_loses_nothing_the_panel_saw(tmp_path: Path) -> None
                 ) as therapist,
                 PeerParticipant(base, c_token, client_wav, loop=True) as client,
             ):
-                await therapist.expect("peer")
-                await therapist.send({"type": "admit"})
-                await client.expect("admitted")
-                await therapist.consent()
-                await client.consent()
-                await asyncio.gather(therapist.start_media(), client.start_media())
+                await start_call(therapist, client)
                 for _ in range(300):
                     if len(panel.finals()) >= 4:
                         break

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from assistant.dialogue import Dialogue, DialogueMerger, SummaryStage
+from assistant.dialogue import Dialogue, SummaryStage, in_time_order
 from assistant.events import Utterance, validate_event
 
 
@@ -10,20 +10,9 @@ def utt(uid: str, speaker: str, start: float, end: float, text: str = "hello the
     return Utterance(id=uid, speaker=speaker, start=start, end=end, text=text)  # type: ignore[arg-type]
 
 
-def test_merger_waits_for_the_other_speaker_before_releasing() -> None:
-    merger = DialogueMerger()
-    merger.push(utt("c1", "client", 5.0, 7.0))
-    assert merger.advance("client", 7.5) == []  # therapist might still have something earlier
-    merger.push(utt("t1", "therapist", 1.0, 4.0))
-    released = merger.advance("therapist", 8.0)
-    assert [u.id for u in released] == ["t1", "c1"]
-
-
-def test_merger_flush_orders_by_start() -> None:
-    merger = DialogueMerger()
-    for u in [utt("c2", "client", 9, 10), utt("t1", "therapist", 0, 2), utt("c1", "client", 3, 4)]:
-        merger.push(u)
-    assert [u.id for u in merger.flush()] == ["t1", "c1", "c2"]
+def test_a_recording_is_merged_by_start_time() -> None:
+    heard = [utt("c2", "client", 9, 10), utt("t1", "therapist", 0, 2), utt("c1", "client", 3, 4)]
+    assert [u.id for u in in_time_order(heard)] == ["t1", "c1", "c2"]
 
 
 def test_dialogue_emits_utterance_then_summary() -> None:

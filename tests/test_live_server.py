@@ -21,7 +21,7 @@ from assistant.testing.live import (
     live_server,
     token_of,
 )
-from assistant.testing.peer import PanelListener, PeerParticipant
+from assistant.testing.peer import PanelListener, PeerParticipant, start_call
 from assistant.testing.scoring import word_error_rate
 from assistant.testing.synth import synth_dialogue
 
@@ -189,13 +189,7 @@ def test_real_peers_get_each_others_media_and_only_the_therapist_gets_text(
             PeerParticipant(base, t_token, therapist_wav, cookie=cookie) as therapist,
             PeerParticipant(base, c_token, client_wav) as client,
         ):
-            await therapist.expect("peer")  # the client is in the waiting room
-            await therapist.send({"type": "admit"})
-            await client.expect("admitted")
-            await therapist.consent()
-            await client.consent()
-            await therapist.start_media()
-            await client.start_media()
+            await start_call(therapist, client)
             for _ in range(200):
                 speakers = {e["speaker"] for e in panel.finals()}
                 if speakers == {"therapist", "client"}:
@@ -255,12 +249,7 @@ def test_the_other_voice_leaking_into_a_microphone_is_not_transcribed(
             PeerParticipant(base, t_token, tmp_path / "t.wav", cookie=cookie) as therapist,
             PeerParticipant(base, c_token, tmp_path / "c.wav") as client,
         ):
-            await therapist.expect("peer")
-            await therapist.send({"type": "admit"})
-            await client.expect("admitted")
-            await therapist.consent()
-            await client.consent()
-            await asyncio.gather(therapist.start_media(), client.start_media())
+            await start_call(therapist, client)
             for _ in range(200):
                 if {e["speaker"] for e in panel.finals()} == {"therapist", "client"}:
                     break

@@ -1,22 +1,8 @@
 // Annotated replay of one session: timeline with turns and cues, listening figures over time,
 // transcript with codes, cues, comments and label corrections, and the recorded audio.
 // Content is untrusted speech text: it only ever reaches the page through textContent.
+import { COMPLEX_FAIR, COMPLEX_GOOD, CUE_NAMES, RQ_FAIR, RQ_GOOD, SHARE_GOOD, SHARE_LOW } from "./listening.js";
 const SVG_NS = "http://www.w3.org/2000/svg";
-const CUE_NAMES = {
-  missed_reflection: "Missed reflection",
-  judgmental_language: "Judgmental wording",
-  advice_without_permission: "Advice without permission",
-  interruption: "Interruption",
-  time_check: "Time check",
-  closed_question: "Closed question",
-  question_streak: "Question streak",
-  low_reflection_ratio: "Reflections vs questions",
-  talk_time: "Talk time",
-  affirmation: "Well done",
-};
-// MITI 4.2 thresholds; AnnoMI's median therapist talk share in high- and low-quality sessions
-const RQ_FAIR = 1, RQ_GOOD = 2, COMPLEX_FAIR = 0.4, COMPLEX_GOOD = 0.5;
-const SHARE_GOOD = 0.54, SHARE_LOW = 0.64;
 const LABEL_FILTERS = [
   ["question=open", "open questions"],
   ["question=closed", "closed questions"],

@@ -77,7 +77,6 @@ class Participant:
     incoming: dict[str, MediaStreamTrack] = field(default_factory=dict)
     tap: asyncio.Task[None] | None = None
     admitted: bool = False
-    joined_at: float | None = None
 
 
 class Room:
@@ -343,7 +342,6 @@ class Room:
                         offset_s=self.now(),
                         numbers=self._numbers[role],
                     )
-                    p.joined_at = p.joined_at or detector.offset_s
                 for out in resampler.resample(frame):
                     samples = out.to_ndarray().reshape(-1).astype(np.float32) / 32768.0
                     self._bleed.record(role, detector.received_s, samples)

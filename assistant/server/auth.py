@@ -73,12 +73,3 @@ def can_read_content(user: User, session: SessionRecord) -> bool:
     if user.role == "trainer":
         return session.shared_for_training
     return False
-
-
-def can_see_health(user: User, session: SessionRecord, assigned_therapists: set[int]) -> bool:
-    """Setup and connection health of a session (never content)."""
-    if user.role == "therapist":
-        return session.therapist_id == user.id
-    if user.role == "assistant":
-        return session.therapist_id in assigned_therapists
-    return False

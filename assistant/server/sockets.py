@@ -118,6 +118,19 @@ class Channel:
         return grant.session.id, grant.role
 
 
+async def _take_over(app: Attune, key: tuple[str, str], ws: WebSocket) -> None:
+    """The newest connection of a link wins; the older one is closed (4409)."""
+    previous = app.sockets.get(key)
+    app.sockets[key] = ws
+    if previous is not None:
+        await Channel(previous).close(Close.REPLACED, "replaced by a newer connection")
+
+
+def _release(app: Attune, key: tuple[str, str], ws: WebSocket) -> None:
+    if app.sockets.get(key) is ws:
+        del app.sockets[key]
+
+
 async def control_socket(ws: WebSocket) -> None:
     app: Attune = ws.app.state.attune
     await ws.accept()
@@ -131,10 +144,7 @@ async def control_socket(ws: WebSocket) -> None:
         await channel.close(Close.ENDED, "the session has ended")
         return
     key = (session_id, f"control-{role}")
-    previous = app.sockets.get(key)
-    app.sockets[key] = ws
-    if previous is not None:
-        await Channel(previous).close(Close.REPLACED, "replaced by a newer connection")
+    await _take_over(app, key, ws)
     connection_id, _ = await room.attach(role, channel.send)
     session = room.session
     await channel.send(
@@ -162,8 +172,7 @@ async def control_socket(ws: WebSocket) -> None:
     except WebSocketDisconnect:
         pass
     finally:
-        if app.sockets.get(key) is ws:
-            del app.sockets[key]
+        _release(app, key, ws)
         await room.detach(role, connection_id)
 
 
@@ -230,10 +239,7 @@ async def panel_socket(ws: WebSocket) -> None:
         app.store.audit, "therapist-link", "session.panel_opened", session_id, None
     )
     key = (session_id, "panel")
-    previous = app.sockets.get(key)
-    app.sockets[key] = ws
-    if previous is not None:
-        await Channel(previous).close(Close.REPLACED, "replaced by a newer connection")
+    await _take_over(app, key, ws)
     for event in list(room.history):
         await channel.send(event)
     panel_id = room.attach_panel(channel.send)
@@ -246,8 +252,7 @@ async def panel_socket(ws: WebSocket) -> None:
         pass
     finally:
         room.detach_panel(panel_id)
-        if app.sockets.get(key) is ws:
-            del app.sockets[key]
+        _release(app, key, ws)
 
 
 async def _panel_message(room: Room, channel: Channel, message: dict[str, Any]) -> None:

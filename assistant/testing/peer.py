@@ -179,3 +179,17 @@ class PanelListener:
 
     def finals(self) -> list[dict[str, Any]]:
         return [e for _, e in self.events if e["type"] == "utterance" and e["final"] and e["text"]]
+
+
+async def start_call(
+    therapist: PeerParticipant, client: PeerParticipant, *, consent: bool = True
+) -> None:
+    """The therapist admits the waiting client, both agree to transcription (unless
+    ``consent`` is false), and both start their camera and microphone at once."""
+    await therapist.expect("peer")
+    await therapist.send({"type": "admit"})
+    await client.expect("admitted")
+    if consent:
+        await therapist.consent()
+        await client.consent()
+    await asyncio.gather(therapist.start_media(), client.start_media())

@@ -41,7 +41,12 @@ def speak(text: str, voice: str, rate: int = 165) -> np.ndarray:
     exe = require_espeak()
     with tempfile.TemporaryDirectory() as tmp:
         raw = Path(tmp) / "raw.wav"
-        subprocess.run([exe, "-v", voice, "-s", str(rate), "-w", str(raw), text], check=True)
+        # text on stdin: a line such as "-and then..." must not read as an option
+        subprocess.run(
+            [exe, "-v", voice, "-s", str(rate), "-w", str(raw), "--stdin"],
+            input=text.encode("utf-8"),
+            check=True,
+        )
         return decode_file(raw)
 
 
