@@ -7,9 +7,7 @@ order, and the dialogue stages run on the merged stream, exactly as in the live 
 
 from __future__ import annotations
 
-import os
 import sys
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, TextIO
@@ -20,6 +18,7 @@ from tqdm import tqdm
 from assistant.dialogue import DialogueStages, in_time_order
 from assistant.errors import InputError
 from assistant.events import SPEAKERS, Event, Speaker, Utterance, notice_event
+from assistant.files import write_atomically
 from assistant.speech.asr import Transcriber
 from assistant.speech.audio_in import SAMPLE_RATE, decode_file
 from assistant.speech.chain import SpeechDetector, SpeechJob, recognise_recording
@@ -156,16 +155,7 @@ def write_events(events: Iterable[Event], out: Path | None, stdout: TextIO = sys
         stdout.writelines(lines)
         stdout.flush()
         return
-    directory = out.resolve().parent
-    if not directory.is_dir():
-        raise InputError(out, f"the folder {directory} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".partial", dir=directory)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.writelines(lines)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        write_atomically(out, "".join(lines).encode("utf-8"))
+    except FileNotFoundError as exc:
+        raise InputError(out, str(exc)) from exc

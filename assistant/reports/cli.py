@@ -4,12 +4,11 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import cast
 
+from assistant.files import write_atomically
 from assistant.reports import FORMATS, Format, ReportMeta, render
 
 DEFAULT_DATA = "./attune-data"
@@ -36,23 +35,6 @@ def build_parser() -> argparse.ArgumentParser:
         "from the data directory's keys folder (or ATTUNE_CONTENT_KEY)",
     )
     return p
-
-
-def write_atomically(out: Path, content: bytes) -> None:
-    """Write to a temporary file beside ``out``, fsync, then rename into place."""
-    directory = out.resolve().parent
-    if not directory.is_dir():
-        raise FileNotFoundError(f"the folder {directory} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".partial", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(content)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def main(argv: list[str] | None = None) -> int:
