@@ -321,3 +321,51 @@ def test_transcription_only_while_both_consent_and_withdrawal_stops_it_at_once(
             assert client.received.video_frames > heard_before + 50  # the call goes on
 
     asyncio.run(run())
+
+
+def test_audio_is_recorded_only_when_the_session_records_and_both_agree(
+    server: LiveServer, tmp_path: Path
+) -> None:
+    import numpy as np
+
+    from assistant.speech.audio_in import decode_file
+    from assistant.store import open_store
+
+    turns = [("therapist", "How has your week been?"), ("client", "Better than the last one.")]
+    therapist_wav, client_wav, _ = synth_dialogue(turns, tmp_path, tail_s=1.0)  # type: ignore[arg-type]
+    recorded = create_session(server, record_audio=True)
+    not_recorded = create_session(server)
+    declined = create_session(server, record_audio=True)
+
+    async def call(session: dict[str, object], consent: bool) -> None:
+        base = ws_base(server)
+        cookie = server.therapist_cookie()
+        t_token, c_token = (
+            token_of(str(session["therapist_url"])),
+            token_of(str(session["client_url"])),
+        )
+        async with (
+            PeerParticipant(base, t_token, therapist_wav, loop=True, cookie=cookie) as therapist,
+            PeerParticipant(base, c_token, client_wav, loop=True) as client,
+        ):
+            await start_call(therapist, client, consent=consent)
+            await asyncio.sleep(6)
+            await therapist.send({"type": "end"})
+            await therapist.expect("ended")
+
+    for session, consent in ((recorded, True), (not_recorded, True), (declined, False)):
+        asyncio.run(call(session, consent))
+    store = open_store(server.data_dir)
+    try:
+        files = {f.role: f.path for f in store.audio_files(str(recorded["id"]))}
+        assert sorted(files) == ["client", "therapist"]
+        for path in files.values():
+            audio = decode_file(Path(path))  # Ogg/Opus, readable
+            assert len(audio) > 16000 * 3
+            assert float(np.sqrt(np.mean(audio**2))) > 0.005  # speech, not only silence
+        assert store.audio_files(str(not_recorded["id"])) == []  # not set to record
+        assert store.audio_files(str(declined["id"])) == []  # set, but nobody agreed
+    finally:
+        store.close()
+    assert not list((server.data_dir / "audio").glob(f"{not_recorded['id']}*"))
+    assert not (server.data_dir / "audio" / str(declined["id"])).exists()

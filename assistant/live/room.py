@@ -18,6 +18,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import av
@@ -32,6 +33,7 @@ from assistant.events import Event, Speaker, Utterance, notice_event
 from assistant.live.consent import DEFAULT_CONSENT_TEXT, Consent
 from assistant.live.crosstalk import BleedFilter
 from assistant.live.forward import ForwardTrack
+from assistant.live.recorder import AudioRecorder
 from assistant.live.sessions import Role
 from assistant.live.transcription import TranscriptionService
 from assistant.speech.audio_in import SAMPLE_RATE
@@ -89,10 +91,13 @@ class Room:
         store: Store,
         *,
         consent_text: str = DEFAULT_CONSENT_TEXT,
+        audio_dir: Path | None = None,
     ) -> None:
         self.session = session
         self.store = store
         self.consent_text = consent_text
+        self.audio_dir = audio_dir
+        self._recorders: dict[Role, AudioRecorder] = {}
         self.service = service
         self.options = options
         self.t0 = time.monotonic()
@@ -345,6 +350,8 @@ class Room:
                 for out in resampler.resample(frame):
                     samples = out.to_ndarray().reshape(-1).astype(np.float32) / 32768.0
                     self._bleed.record(role, detector.received_s, samples)
+                    if self.session.record_audio and self.audio_dir is not None:
+                        await self._record(role, detector.received_s, samples)
                     for job in detector.push(samples):
                         if job.final and self._bleed.is_bleed(job):
                             log.info(
@@ -369,6 +376,24 @@ class Room:
                 for job in detector.flush():
                     self.service.submit(job, self._deliver)
             track.stop()
+
+    async def _record(self, role: Role, at: float, samples: np.ndarray) -> None:
+        """Keep the audio for replay (the session is set to record, both agreed)."""
+        recorder = self._recorders.get(role)
+        if recorder is None:
+            assert self.audio_dir is not None
+            path = self.audio_dir / self.session.id / f"{role}-{time.time_ns()}.ogg"
+            recorder = self._recorders[role] = AudioRecorder(path)
+            await asyncio.to_thread(self.store.add_audio_file, self.session.id, role, str(path))
+        recorder.write_at(at, samples)
+
+    def _close_recorders(self) -> None:
+        for recorder in self._recorders.values():
+            try:
+                recorder.close()
+            except Exception:
+                log.exception("closing the recording %s failed", recorder.path)
+        self._recorders = {}
 
     # -- transcripts to the panel ---------------------------------------------------------------
     async def _deliver(self, utterance: Utterance, waited: float) -> None:
@@ -493,6 +518,7 @@ class Room:
         self._ticker.cancel()
         for p in self.participants.values():
             await self._close_peer(p)
+        self._close_recorders()
 
     async def end(self) -> None:
         """End the session: summary to the panel, media closed."""
@@ -508,3 +534,4 @@ class Room:
             await self._send(role, {"type": "ended"})
         for p in self.participants.values():
             await self._close_peer(p)
+        self._close_recorders()

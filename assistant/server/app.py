@@ -92,6 +92,7 @@ class Attune:
                     self.config.live,
                     self.store,
                     consent_text=self.config.consent_text,
+                    audio_dir=self.config.data_dir / "audio",
                 )
                 await room.restore()
                 self.rooms[session_id] = room

@@ -1,0 +1,53 @@
+"""Recording a participant's audio as Ogg/Opus, for replay, only with consent.
+
+Audio is written only while the session is set to record and both people agree; elsewhere
+the file holds silence, so that its time is the session clock (the replay page seeks by it).
+"""
+
+from __future__ import annotations
+
+import fractions
+from pathlib import Path
+
+import av
+import numpy as np
+
+from assistant.speech.audio_in import SAMPLE_RATE
+
+MAX_GAP_S = 0.1  # a longer gap in the samples written is filled with silence
+
+
+class AudioRecorder:
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.path = path
+        self._container = av.open(str(path), mode="w", format="ogg")
+        self._stream = self._container.add_stream("libopus", rate=SAMPLE_RATE)
+        self._stream.layout = "mono"
+        self._written = 0  # samples, on the session clock from 0
+
+    @property
+    def seconds(self) -> float:
+        return self._written / SAMPLE_RATE
+
+    def write_at(self, at_s: float, samples: np.ndarray) -> None:
+        """``samples`` (16 kHz mono float32) were heard at session time ``at_s``."""
+        gap = int(at_s * SAMPLE_RATE) - self._written
+        if gap > MAX_GAP_S * SAMPLE_RATE:
+            self._encode(np.zeros(gap, dtype=np.float32))
+        self._encode(samples)
+
+    def _encode(self, samples: np.ndarray) -> None:
+        pcm = (np.clip(samples, -1.0, 1.0) * 32767).astype(np.int16).reshape(1, -1)
+        frame = av.AudioFrame.from_ndarray(pcm, format="s16", layout="mono")
+        frame.sample_rate = SAMPLE_RATE
+        frame.pts = self._written
+        frame.time_base = fractions.Fraction(1, SAMPLE_RATE)
+        for packet in self._stream.encode(frame):
+            self._container.mux(packet)
+        self._written += pcm.shape[1]
+
+    def close(self) -> None:
+        for packet in self._stream.encode(None):
+            self._container.mux(packet)
+        self._container.close()
