@@ -328,6 +328,7 @@ def test_audio_is_recorded_only_when_the_session_records_and_both_agree(
 ) -> None:
     import numpy as np
 
+    from assistant.live.recorder import audio_aad
     from assistant.speech.audio_in import decode_file
     from assistant.store import open_store
 
@@ -359,8 +360,12 @@ def test_audio_is_recorded_only_when_the_session_records_and_both_agree(
     try:
         files = {f.role: f.path for f in store.audio_files(str(recorded["id"]))}
         assert sorted(files) == ["client", "therapist"]
-        for path in files.values():
-            audio = decode_file(Path(path))  # Ogg/Opus, readable
+        for role, path in files.items():
+            at_rest = Path(path).read_bytes()
+            assert not at_rest.startswith(b"OggS")  # encrypted at rest, like the transcript
+            clear = tmp_path / f"{role}.ogg"
+            clear.write_bytes(store.open_sealed(path, audio_aad(str(recorded["id"]), role)))
+            audio = decode_file(clear)  # Ogg/Opus once decrypted
             assert len(audio) > 16000 * 3
             assert float(np.sqrt(np.mean(audio**2))) > 0.005  # speech, not only silence
         assert store.audio_files(str(not_recorded["id"])) == []  # not set to record

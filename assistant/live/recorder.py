@@ -17,6 +17,11 @@ from assistant.speech.audio_in import SAMPLE_RATE
 MAX_GAP_S = 0.1  # a longer gap in the samples written is filled with silence
 
 
+def audio_aad(session_id: str, role: str) -> str:
+    """What a recording's encryption is bound to: this session, this speaker."""
+    return f"audio|{session_id}|{role}"
+
+
 class AudioRecorder:
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)

@@ -33,7 +33,7 @@ from assistant.events import Event, Speaker, Utterance, notice_event
 from assistant.live.consent import DEFAULT_CONSENT_TEXT, Consent
 from assistant.live.crosstalk import BleedFilter
 from assistant.live.forward import ForwardTrack
-from assistant.live.recorder import AudioRecorder
+from assistant.live.recorder import AudioRecorder, audio_aad
 from assistant.live.sessions import Role
 from assistant.live.transcription import TranscriptionService
 from assistant.speech.audio_in import SAMPLE_RATE
@@ -163,6 +163,7 @@ class Room:
         self.t0 -= max(times, default=0.0)  # the session clock goes on from where it stopped
         if self.consent.both:
             self._transcribing_since = self.now()
+        await asyncio.to_thread(self._seal_recordings)
 
     # -- session clock -------------------------------------------------------------------
     def now(self) -> float:
@@ -387,13 +388,23 @@ class Room:
             await asyncio.to_thread(self.store.add_audio_file, self.session.id, role, str(path))
         recorder.write_at(at, samples)
 
-    def _close_recorders(self) -> None:
-        for recorder in self._recorders.values():
+    def _seal_recordings(self) -> None:
+        """Encrypt recordings a crash left unsealed (blocking: run it in a thread)."""
+        for f in self.store.audio_files(self.session.id):
+            if Path(f.path).is_file():
+                self.store.seal_file(f.path, audio_aad(self.session.id, f.role))
+
+    async def _close_recorders(self) -> None:
+        """Finish the recordings and encrypt them at rest, like the transcript."""
+        recorders, self._recorders = self._recorders, {}
+        for role, recorder in recorders.items():
             try:
                 recorder.close()
+                await asyncio.to_thread(
+                    self.store.seal_file, str(recorder.path), audio_aad(self.session.id, role)
+                )
             except Exception:
-                log.exception("closing the recording %s failed", recorder.path)
-        self._recorders = {}
+                log.exception("finishing the recording %s failed", recorder.path)
 
     # -- transcripts to the panel ---------------------------------------------------------------
     async def _deliver(self, utterance: Utterance, waited: float) -> None:
@@ -518,7 +529,7 @@ class Room:
         self._ticker.cancel()
         for p in self.participants.values():
             await self._close_peer(p)
-        self._close_recorders()
+        await self._close_recorders()
 
     async def end(self) -> None:
         """End the session: summary to the panel, media closed."""
@@ -534,4 +545,4 @@ class Room:
             await self._send(role, {"type": "ended"})
         for p in self.participants.values():
             await self._close_peer(p)
-        self._close_recorders()
+        await self._close_recorders()

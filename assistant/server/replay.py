@@ -26,6 +26,7 @@ from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import Route
 
 from assistant.events import schema
+from assistant.live.recorder import audio_aad
 from assistant.reports import FORMATS, Format, ReportMeta, content_security_policy, render
 from assistant.reports.session import CLIENT_LABELS, THERAPIST_LABELS
 from assistant.server.auth import can_read_content, current_user
@@ -245,7 +246,28 @@ async def audio(request: Request) -> Response:
     byte_range = request.headers.get("range", "")
     if not byte_range or byte_range.replace(" ", "").startswith("bytes=0-"):
         await _audit(request, user, "session.content_viewed", session.id, via="audio", role=role)
-    return FileResponse(path, media_type="audio/ogg", headers={**NO_STORE})
+    data = await asyncio.to_thread(
+        _store(request).open_sealed, str(path), audio_aad(session.id, role)
+    )
+    return _ranged(data, byte_range, "audio/ogg")
+
+
+def _ranged(data: bytes, byte_range: str, media_type: str) -> Response:
+    """The bytes, or the one range a media player asked for (206)."""
+    headers = {**NO_STORE, "Accept-Ranges": "bytes"}
+    m = re.fullmatch(r"bytes=(\d*)-(\d*)", byte_range.replace(" ", ""))
+    if not m or (not m.group(1) and not m.group(2)):
+        return Response(data, media_type=media_type, headers=headers)
+    size = len(data)
+    if m.group(1):
+        start, end = int(m.group(1)), int(m.group(2)) if m.group(2) else size - 1
+    else:
+        start, end = max(size - int(m.group(2)), 0), size - 1
+    end = min(end, size - 1)
+    if start > end:
+        return Response(status_code=416, headers={**headers, "Content-Range": f"bytes */{size}"})
+    headers["Content-Range"] = f"bytes {start}-{end}/{size}"
+    return Response(data[start : end + 1], status_code=206, media_type=media_type, headers=headers)
 
 
 # -- changing ------------------------------------------------------------------------------

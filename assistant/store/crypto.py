@@ -36,6 +36,7 @@ class ContentCipher:
             raise ContentKeyError(f"the content key must be {KEY_BYTES} bytes, not {len(key)}")
         self._aead = AESGCM(key)
         self.key_id = key_id(key)
+        self.magic = MAGIC
         self._key_id_bytes = bytes.fromhex(self.key_id)
 
     def encrypt(self, plaintext: bytes, aad: str) -> bytes:

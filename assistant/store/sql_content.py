@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any, cast
 
 from sqlalchemy import select, update
@@ -191,3 +192,22 @@ class ContentMixin(SqlBase):
                 AudioFile(r.id, r.session_id, cast(Party, r.role), r.path, r.created_at)
                 for r in s.scalars(query.order_by(AudioFileRow.id))
             ]
+
+    # -- recorded audio at rest ---------------------------------------------------------------
+
+    def seal_file(self, path: str, aad: str) -> None:
+        """Encrypt a finished recording in place (idempotent: a sealed file stays as it is)."""
+        from assistant.files import write_atomically
+
+        target = Path(path)
+        data = target.read_bytes()
+        if data.startswith(self._cipher.magic):
+            return
+        write_atomically(target, self._cipher.encrypt(data, aad))
+
+    def open_sealed(self, path: str, aad: str) -> bytes:
+        """A recording's bytes: decrypted, or as they are while it is still being written."""
+        data = Path(path).read_bytes()
+        if not data.startswith(self._cipher.magic):
+            return data
+        return self._cipher.decrypt(data, aad)
