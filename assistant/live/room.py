@@ -170,16 +170,16 @@ class Room:
         return time.monotonic() - self.t0
 
     # -- control connections ---------------------------------------------------------------
-    async def attach(self, role: Role, send: Send) -> tuple[int, Send | None]:
-        """A participant's control connection arrived; returns its id and the one it replaces."""
+    async def attach(self, role: Role, send: Send) -> int:
+        """A participant's control connection arrived (replacing any older one); returns its
+        id."""
         p = self.participants[role]
-        replaced = p.send
         p.send = send
         p.connection_id = next(self._connection_ids)
         await self._close_peer(p)
         if role == "client" and not p.admitted:
             await self._send("therapist", {"type": "peer", "role": "client", "state": "waiting"})
-        return p.connection_id, replaced
+        return p.connection_id
 
     async def detach(self, role: Role, connection_id: int) -> None:
         p = self.participants[role]

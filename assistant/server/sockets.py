@@ -145,7 +145,7 @@ async def control_socket(ws: WebSocket) -> None:
         return
     key = (session_id, f"control-{role}")
     await _take_over(app, key, ws)
-    connection_id, _ = await room.attach(role, channel.send)
+    connection_id = await room.attach(role, channel.send)
     session = room.session
     await channel.send(
         {
