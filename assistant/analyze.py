@@ -26,6 +26,9 @@ from assistant.speech.vad import VadOptions
 from assistant.transcript_input import read_transcript
 
 MAX_LENGTH_MISMATCH_S = 1.0
+MAX_AUDIO_HOURS = 4.0
+"""Recordings longer than this are refused before they are decoded (``--max-hours``): a
+decoded hour holds 230 MB of samples, and a session is never this long."""
 CHUNK_S = 30.0
 GROUP_SPEECH_S = 90.0  # speech read together by the recogniser (one progress step)
 
@@ -66,12 +69,55 @@ def analyze_transcript(
     return events
 
 
-def load_tracks(therapist: Path, client: Path) -> dict[Speaker, np.ndarray]:
+def audio_seconds(path: Path, limit_s: float) -> float | None:
+    """How long a recording lasts, from its container (or, when the container does not say,
+    by decoding it without keeping the samples, stopping once past ``limit_s``); None when
+    it cannot be read (decode_file then says why)."""
+    import av
+
+    if not path.is_file() or path.stat().st_size == 0:
+        return None
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.audio:
+                return None
+            stream = container.streams.audio[0]
+            if stream.duration is not None and stream.time_base is not None:
+                return float(stream.duration * stream.time_base)
+            if container.duration is not None:
+                return float(container.duration) / av.time_base
+            seconds = 0.0
+            for frame in container.decode(stream):
+                seconds += frame.samples / (frame.sample_rate or SAMPLE_RATE)
+                if seconds > limit_s:
+                    break
+            return seconds
+    except (av.error.FFmpegError, UnicodeDecodeError, ValueError):
+        return None
+
+
+def check_length(path: Path, seconds: float | None, max_hours: float) -> None:
+    if seconds is not None and seconds > max_hours * 3600:
+        s = round(seconds)
+        raise InputError(
+            path,
+            f"lasts {s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}, longer than the limit of "
+            f"{max_hours:g} hours (raise it with --max-hours)",
+        )
+
+
+def load_tracks(
+    therapist: Path, client: Path, max_hours: float = MAX_AUDIO_HOURS
+) -> dict[Speaker, np.ndarray]:
+    for path in (therapist, client):
+        check_length(path, audio_seconds(path, max_hours * 3600), max_hours)
     tracks: dict[Speaker, np.ndarray] = {
         "therapist": decode_file(therapist),
         "client": decode_file(client),
     }
     lengths = {s: len(a) / SAMPLE_RATE for s, a in tracks.items()}
+    check_length(therapist, lengths["therapist"], max_hours)  # when the container lied
+    check_length(client, lengths["client"], max_hours)
     if abs(lengths["therapist"] - lengths["client"]) > MAX_LENGTH_MISMATCH_S:
         raise InputError(
             client,
@@ -115,8 +161,9 @@ def analyze_audio(
     vad: VadOptions | None = None,
     progress: bool = True,
     planned_minutes: float | None = None,
+    max_hours: float = MAX_AUDIO_HOURS,
 ) -> list[Event]:
-    tracks = load_tracks(therapist, client)
+    tracks = load_tracks(therapist, client, max_hours)
     duration = max(len(a) for a in tracks.values()) / SAMPLE_RATE
     vad = vad or VadOptions()
     jobs = {speaker: detect_speech(speaker, tracks[speaker], vad) for speaker in SPEAKERS}

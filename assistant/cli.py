@@ -11,10 +11,12 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from assistant import logs
 from assistant.errors import AttuneError
 
 if TYPE_CHECKING:
     from assistant.dialogue import DialogueStages
+    from assistant.server.security import SecurityOptions
 
 log = logging.getLogger("attune")
 
@@ -48,6 +50,12 @@ def _analyze_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "English-only tiny.en; other names may be downloaded by faster-whisper)",
     )
     p.add_argument("--beam-size", type=int, default=5, help="beam size of the recogniser")
+    p.add_argument(
+        "--max-hours",
+        type=float,
+        default=4.0,
+        help="refuse recordings longer than this many hours (default 4)",
+    )
     _cue_arguments(p)
     p.add_argument(
         "--planned-minutes",
@@ -115,6 +123,8 @@ def _analyze(args: argparse.Namespace) -> int:
     if args.therapist is not None:
         if args.client is None:
             raise AttuneError("--therapist needs --client (one recording per speaker)")
+        if not args.max_hours > 0:
+            raise AttuneError("--max-hours must be positive")
         from assistant.speech.asr import AsrOptions, WhisperTranscriber
 
         transcriber = WhisperTranscriber(
@@ -129,6 +139,7 @@ def _analyze(args: argparse.Namespace) -> int:
             stages,
             progress=progress,
             planned_minutes=args.planned_minutes,
+            max_hours=args.max_hours,
         )
     else:
         if args.client is not None:
@@ -172,6 +183,7 @@ def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         action="store_true",
         help="mark login cookies Secure (when a TLS reverse proxy serves Attune over HTTPS)",
     )
+    _security_arguments(p)
     p.add_argument(
         "--consent-text",
         type=Path,
@@ -180,7 +192,70 @@ def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     )
     p.add_argument("--asr-model", default="tiny.en", help="faster-whisper model (see analyze)")
     p.add_argument("--threads", type=int, default=2, help="CPU threads for the recogniser")
+    p.add_argument(
+        "--alert-silent-mic",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="the monitor alerts when a connected microphone carries no sound this long "
+        "(default 30)",
+    )
+    p.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        default="text",
+        help="server log lines as text, or as JSON objects for a log collector (default text)",
+    )
     _cue_arguments(p)
+
+
+def _security_arguments(p: argparse.ArgumentParser) -> None:
+    from assistant.server.security import SecurityOptions
+
+    d = SecurityOptions()
+    p.add_argument("--certfile", type=Path, help="serve HTTPS: the certificate chain (PEM)")
+    p.add_argument("--keyfile", type=Path, help="the certificate's private key (PEM)")
+    p.add_argument(
+        "--forwarded-allow-ips",
+        default=d.forwarded_allow_ips,
+        metavar="IPS",
+        help="reverse proxies whose X-Forwarded-Proto/-For are believed (comma-separated, or "
+        f"'*'; default {d.forwarded_allow_ips})",
+    )
+    p.add_argument(
+        "--max-open-sessions",
+        type=int,
+        default=d.max_open_sessions,
+        metavar="N",
+        help=f"open sessions per therapist (default {d.max_open_sessions}; 0: no limit)",
+    )
+    p.add_argument(
+        "--api-rate",
+        type=int,
+        default=d.api_rate_per_minute,
+        metavar="PER_MINUTE",
+        help="JSON API requests per minute per login or address (default "
+        f"{d.api_rate_per_minute}, bursts of {d.api_burst}; 0: no limit)",
+    )
+
+
+def _security_options(args: argparse.Namespace) -> SecurityOptions:
+    from assistant.server.security import SecurityOptions
+
+    if (args.certfile is None) != (args.keyfile is None):
+        raise AttuneError("--certfile and --keyfile go together")
+    for path in (args.certfile, args.keyfile):
+        if path is not None and not path.is_file():
+            raise AttuneError(f"{path}: no such file")
+    if args.max_open_sessions < 0 or args.api_rate < 0:
+        raise AttuneError("--max-open-sessions and --api-rate must not be negative")
+    return SecurityOptions(
+        certfile=args.certfile,
+        keyfile=args.keyfile,
+        forwarded_allow_ips=args.forwarded_allow_ips,
+        api_rate_per_minute=args.api_rate,
+        max_open_sessions=args.max_open_sessions,
+    )
 
 
 def _store_arguments(p: argparse.ArgumentParser) -> None:
@@ -202,6 +277,7 @@ def _store_arguments(p: argparse.ArgumentParser) -> None:
 def _serve(args: argparse.Namespace) -> int:
     from aiortc import RTCIceServer
 
+    from assistant.live.health import Thresholds
     from assistant.live.room import LiveOptions
     from assistant.server.app import ServeConfig
     from assistant.server.run import serve
@@ -223,7 +299,11 @@ def _serve(args: argparse.Namespace) -> int:
         data_dir=args.data,
         database_url=args.database_url,
         secure_cookies=args.secure_cookies,
-        live=LiveOptions(ice_servers=tuple(servers)),
+        security=_security_options(args),
+        live=LiveOptions(
+            ice_servers=tuple(servers),
+            thresholds=Thresholds(silent_mic_s=args.alert_silent_mic),
+        ),
     )
     if args.consent_text is not None:
         try:
@@ -260,6 +340,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="export a stored session: SESSION --format vtt|jsonl|csv|html [--out FILE]",
         add_help=False,
     )
+    from assistant import loadtest
+
+    loadtest.add_parser(sub)
     return parser
 
 
@@ -275,11 +358,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return export_main(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    logs.configure(verbose=args.verbose, json_lines=getattr(args, "log_format", "") == "json")
     if not args.verbose:
         logging.getLogger("faster_whisper").setLevel(logging.WARNING)
     try:
@@ -287,6 +366,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _analyze(args)
         if args.command == "serve":
             return _serve(args)
+        if args.command == "loadtest":
+            from assistant import loadtest
+
+            return loadtest.main_args(args)
         if hasattr(args, "run"):
             from assistant import admin_cli
 

@@ -52,6 +52,16 @@ EXPECTED: dict[tuple[str, str], dict[str, int]] = {
     ("GET", "/login"): dict.fromkeys(ROLES, 200),
     ("GET", "/room"): dict.fromkeys(ROLES, 200),  # the page; the socket checks the link
     ("GET", "/healthz"): dict.fromkeys(ROLES, 200),  # counts only, no content
+    ("GET", "/openapi.json"): dict.fromkeys(ROLES, 200),  # the API's schema, no content
+    ("GET", "/check"): dict.fromkeys(ROLES, 200),  # the setup check needs no account
+    ("GET", "/monitor"): {
+        **dict.fromkeys(ROLES, 403),
+        "anonymous": 303,
+        "assistant": 200,
+        "admin": 200,
+    },
+    # figures only, for the server's own machine (the test client is not loopback) and admins
+    ("GET", "/metrics"): {**dict.fromkeys(ROLES, 403), "admin": 200},
     ("GET", "/api/me"): {r: 401 if r == "anonymous" else 200 for r in ROLES},
     ("GET", "/api/sessions"): {**dict.fromkeys(ROLES, 200), "anonymous": 401, "admin": 403},
     ("POST", "/api/sessions"): {
@@ -193,4 +203,14 @@ def test_websockets_admit_only_the_right_role(app_client: TestClient, store: Sql
         assert close_code("/ws/panel", tokens["client"]) == 4403  # a client never gets the panel
         assert close_code("/ws/control", tokens["client"]) is None  # the client's own call
         assert close_code("/ws/control", "x" * 43) == 4401
+        with app_client.websocket_connect("/ws/monitor") as ws:
+            try:
+                first = ws.receive_json()
+                code = None
+            except WebSocketDisconnect as closed:
+                first, code = {}, closed.code
+        if role in ("assistant", "admin"):
+            assert first["type"] == "sessions" and code is None, role
+        else:
+            assert code == (4401 if role == "anonymous" else 4403), (role, code)
     assert session.id

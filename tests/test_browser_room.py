@@ -107,7 +107,15 @@ def test_two_browsers_hold_a_session_and_only_the_therapist_sees_the_transcript(
             60,
             "both speakers' words on the panel",
         )
-        assert min(word_error_rate(THERAPIST, t) for t in finals(therapist, "therapist")) < 0.35
+        # the fake microphones loop their WAVs from the setup check on, so the first turn
+        # heard may start mid-sentence: wait for a whole one
+        wait_for(
+            lambda: any(
+                word_error_rate(THERAPIST, t) < 0.35 for t in finals(therapist, "therapist")
+            ),
+            30,
+            "the therapist's words, recognisably",
+        )
         wait_for(
             lambda: any(word_error_rate(CLIENT, t) < 0.35 for t in finals(therapist, "client")),
             30,
@@ -129,6 +137,20 @@ def test_two_browsers_hold_a_session_and_only_the_therapist_sees_the_transcript(
             "the client's words after the reload",
         )
         assert_media_flows(client, "the client, after the reload,")
+
+        # so does the therapist's: the panel comes back with the session's history (every
+        # final so far, replayed from the store) and the therapist's new words follow it
+        shown = len(finals(therapist, "therapist"))
+        therapist.reload()
+        therapist.wait_for_function(
+            "window.attune && window.attune.state === 'in-call'", timeout=20000
+        )
+        wait_for(
+            lambda: len(finals(therapist, "therapist")) > shown,
+            60,
+            "the therapist's words after their reload",
+        )
+        assert len(finals(therapist, "client")) > before, "the history came back"
 
         # the client's page never received transcript, label or cue data, on any socket
         assert not any("/ws/panel" in f for f in client_frames)

@@ -51,6 +51,10 @@ async function main() {
     admin: "Accounts are managed with `attune user` on the server",
   }[me.role];
   if (me.role === "therapist") $("therapist").hidden = false;
+  if (me.role === "assistant" || me.role === "admin") {
+    $("assistant").hidden = false;
+    $("check-link").textContent = `${location.origin}/check`;
+  }
   if (me.role !== "admin") await loadSessions(me.role);
   else $("sessions").hidden = true;
 }

@@ -149,8 +149,8 @@ export class Panel {
     };
     const bar = (label, value, text, max, marks, state) => `
       <div class="metric" data-state="${state}"><span class="label">${label}</span>
-        <span class="bar"><span style="width:${value === null ? 0 : Math.min(100, (value / max) * 100)}%"></span>
-        ${marks.map(([m, name]) => `<i style="left:${(m / max) * 100}%" title="${name}"></i>`).join("")}</span>
+        <span class="bar"><span data-width="${value === null ? 0 : Math.min(100, (value / max) * 100)}"></span>
+        ${marks.map(([m, name]) => `<i data-left="${(m / max) * 100}" title="${name}"></i>`).join("")}</span>
         <span class="value">${text}</span></div>`;
     this.metrics.innerHTML =
       bar("Reflections : questions", c.rq, c.rq === null ? "–" : `${c.rq.toFixed(1)} : 1`, 3,
@@ -164,6 +164,9 @@ export class Panel {
           level(c.share, SHARE_GOOD, SHARE_LOW, false)) +
       `<p class="counts">Open questions <b data-count="open">${c.open}</b> · closed
         <b data-count="closed">${c.closed}</b> · reflections <b data-count="reflections">${c.reflections}</b></p>`;
+    // positions through the CSSOM: the page's CSP allows no inline style attributes
+    for (const el of this.metrics.querySelectorAll("[data-width]")) el.style.width = `${el.dataset.width}%`;
+    for (const el of this.metrics.querySelectorAll("[data-left]")) el.style.left = `${el.dataset.left}%`;
   }
 
   settingsForm() {

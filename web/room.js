@@ -1,12 +1,13 @@
 // The session room: waiting room, WebRTC call, and (for the therapist only) the private panel.
 import { Panel } from "./panel.js";
+import { mountCheck, summary } from "./check.js";
 
 const token = new URLSearchParams(location.hash.slice(1)).get("token");
 const $ = (id) => document.getElementById(id);
 const wsBase = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}`;
 
 // What this page received, by message type (for diagnostics; never content for a client).
-const attune = (window.attune = { received: [], role: null, state: "connecting", remoteLevel: 0, remoteHeard: 0 });
+const attune = (window.attune = { received: [], role: null, state: "connecting", remoteLevel: 0, remoteHeard: 0, nudges: [], check: null, statsSent: 0 });
 
 let control = null;
 let pc = null;
@@ -72,7 +73,87 @@ function send(message) {
   if (control && control.readyState === WebSocket.OPEN) control.send(JSON.stringify(message));
 }
 
+// The setup check runs once per tab and link before joining; a reload rejoins directly.
+const checkedKey = `attune-checked:${(token || "").slice(0, 12)}`;
+let passGate = null;
+const gate = sessionStorage.getItem(checkedKey)
+  ? Promise.resolve()
+  : new Promise((resolve) => { passGate = resolve; });
+let checkShown = false;
+
+async function setupCheck() {
+  if (!passGate || checkShown) return gate;
+  checkShown = true;
+  setState("checking");
+  status("Setup check");
+  $("setup").hidden = false;
+  const result = await mountCheck($("setup-check"), { getStream: getMedia, iceServers });
+  attune.check = summary(result);
+  sessionStorage.setItem(`${checkedKey}:result`, JSON.stringify(attune.check));
+  const join = $("join-call");
+  join.disabled = false;
+  join.textContent = result.status === "fail" ? "Join anyway" : "Join session";
+  return gate;
+}
+
+$("join-call").addEventListener("click", () => {
+  sessionStorage.setItem(checkedKey, "1");
+  $("setup").hidden = true;
+  if (attune.check) send(attune.check);
+  passGate();
+});
+
+function reportCheck() {
+  const saved = attune.check || JSON.parse(sessionStorage.getItem(`${checkedKey}:result`) || "null");
+  if (saved) send(saved);
+}
+
+// Connection figures for the assistant's monitor: what only the browser can measure.
+let lastCounts = null;
+async function sendStats() {
+  if (!pc || pc.connectionState === "closed") return;
+  const out = { type: "stats" };
+  let counts = { lost: 0, received: 0, framesSent: 0, framesReceived: 0, at: performance.now() };
+  let upLoss = 0;
+  (await pc.getStats()).forEach((s) => {
+    if (s.type === "candidate-pair" && s.nominated && s.state === "succeeded" && s.currentRoundTripTime != null) {
+      out.rtt_ms = s.currentRoundTripTime * 1000;
+    } else if (s.type === "inbound-rtp" && s.kind === "audio") {
+      out.jitter_ms = Math.max(out.jitter_ms || 0, (s.jitter || 0) * 1000);
+      counts.lost += Math.max(0, s.packetsLost || 0);
+      counts.received += s.packetsReceived || 0;
+    } else if (s.type === "remote-inbound-rtp" && s.kind === "audio") {
+      upLoss = Math.max(upLoss, (s.fractionLost || 0) * 100);
+      out.jitter_ms = Math.max(out.jitter_ms || 0, (s.jitter || 0) * 1000);
+    } else if (s.type === "outbound-rtp" && s.kind === "video") {
+      counts.framesSent += s.framesSent || 0;
+    } else if (s.type === "inbound-rtp" && s.kind === "video") {
+      counts.framesReceived += s.framesDecoded || 0;
+    } else if (s.type === "media-source" && s.kind === "audio" && s.audioLevel != null) {
+      out.mic_level = Math.min(1, s.audioLevel);
+    }
+  });
+  if (lastCounts) {
+    const seconds = Math.max(0.5, (counts.at - lastCounts.at) / 1000);
+    const lost = counts.lost - lastCounts.lost, received = counts.received - lastCounts.received;
+    const downLoss = lost + received > 0 ? (100 * Math.max(0, lost)) / (lost + received) : 0;
+    out.loss_pct = Math.min(100, Math.max(downLoss, upLoss));
+    out.fps_sent = Math.max(0, (counts.framesSent - lastCounts.framesSent) / seconds);
+    out.fps_received = Math.max(0, (counts.framesReceived - lastCounts.framesReceived) / seconds);
+  }
+  lastCounts = counts;
+  const cam = localStream && localStream.getVideoTracks()[0];
+  const mic = localStream && localStream.getAudioTracks()[0];
+  out.camera_on = Boolean(cam && cam.enabled && cam.readyState === "live");
+  out.mic_on = Boolean(mic && mic.enabled && !mic.muted && mic.readyState === "live");
+  for (const key of ["fps_sent", "fps_received"]) if (out[key] != null) out[key] = Math.min(240, out[key]);
+  send(out);
+  attune.statsSent += 1;
+}
+setInterval(() => { sendStats().catch(() => {}); }, 2000);
+
 async function startCall() {
+  await gate;
   setState("in-call");
   $("waiting").hidden = true;
   $("call").hidden = false;
@@ -97,9 +178,17 @@ async function startCall() {
       });
     }
   };
+  const thisPc = pc;
   pc.onconnectionstatechange = () => {
+    if (thisPc !== pc) return;
     if (pc.connectionState === "connected") status("In session");
-    if (pc.connectionState === "failed") status("Connection lost: reconnecting…");
+    if (pc.connectionState === "failed") {
+      // the network was gone longer than ICE waits (about 30 s): offer a fresh connection
+      // over the control socket, which survives outages of its own accord
+      status("Connection lost: reconnecting…");
+      attune.mediaRestarts = (attune.mediaRestarts || 0) + 1;
+      setTimeout(() => { if (thisPc === pc && !closedForGood) startCall().catch(() => {}); }, 1000);
+    }
   };
   const offer = await pc.createOffer();
   await pc.setLocalDescription(offer);
@@ -127,6 +216,8 @@ function connect() {
         document.body.dataset.role = message.role;
         iceServers = message.ice_servers;
         $("session-label").textContent = message.role === "therapist" ? message.session.label : "";
+        await setupCheck();
+        reportCheck();
         if (message.role === "therapist") {
           $("end").hidden = false;
           new Panel($("panel"), wsBase, token).connect();
@@ -152,6 +243,11 @@ function connect() {
         break;
       case "consent_state":
         consentState(message);
+        break;
+      case "nudge":
+        attune.nudges.push(message.text);
+        $("nudge-text").textContent = message.text;
+        $("nudge").hidden = false;
         break;
       case "ended":
         fatal("The session has ended. You can close this page.");
@@ -214,6 +310,7 @@ function peerState(message) {
   }
 }
 
+$("nudge-ok").addEventListener("click", () => { $("nudge").hidden = true; });
 $("admit").addEventListener("click", () => { send({ type: "admit" }); $("admit").hidden = true; });
 $("end").addEventListener("click", () => {
   if (confirm("End the session for both of you?")) send({ type: "end" });

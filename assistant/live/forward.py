@@ -32,6 +32,7 @@ class ForwardTrack(MediaStreamTrack):
         self._black: av.VideoFrame | None = None
         self._next_blank: float | None = None
         self._resampler: av.AudioResampler | None = None
+        self._quiet = False  # the source sent nothing for a while: blanks, still listening
 
     @property
     def source(self) -> MediaStreamTrack | None:
@@ -40,6 +41,7 @@ class ForwardTrack(MediaStreamTrack):
     def set_source(self, source: MediaStreamTrack | None) -> None:
         self._source = source
         self._next_blank = None
+        self._quiet = False
 
     async def recv(self) -> av.AudioFrame | av.VideoFrame:
         if self.readyState != "live":
@@ -49,13 +51,21 @@ class ForwardTrack(MediaStreamTrack):
         source = self._source
         frame: av.AudioFrame | av.VideoFrame | None = None
         if source is not None:
+            # a quiet source (its media not connected yet, or its network down) is kept and
+            # polled between blank frames: when its media flows again, so does this track
+            wait = AUDIO_PTIME if self.kind == "audio" else 1 / VIDEO_FPS
             try:
-                got = await asyncio.wait_for(source.recv(), SOURCE_TIMEOUT_S)
+                got = await asyncio.wait_for(
+                    source.recv(), wait if self._quiet else SOURCE_TIMEOUT_S
+                )
+                self._quiet = False
                 if isinstance(got, av.VideoFrame):
                     frame = got
                 elif isinstance(got, av.AudioFrame):
                     frame = self._conform(got)
-            except (MediaStreamError, TimeoutError):
+            except TimeoutError:
+                self._quiet = True
+            except MediaStreamError:
                 if self._source is source:
                     self._source = None
         if frame is None:

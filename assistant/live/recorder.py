@@ -6,13 +6,20 @@ the file holds silence, so that its time is the session clock (the replay page s
 
 from __future__ import annotations
 
+import asyncio
 import fractions
+import logging
+import time
 from pathlib import Path
 
 import av
 import numpy as np
 
+from assistant.live.sessions import Role
 from assistant.speech.audio_in import SAMPLE_RATE
+from assistant.store import Store
+
+log = logging.getLogger("attune.recorder")
 
 MAX_GAP_S = 0.1  # a longer gap in the samples written is filled with silence
 
@@ -56,3 +63,40 @@ class AudioRecorder:
         for packet in self._stream.encode(None):
             self._container.mux(packet)
         self._container.close()
+
+
+class SessionRecordings:
+    """A session's recordings: one ``AudioRecorder`` per speaker, opened on their first audio
+    and listed in the store; encrypted at rest (like the transcript) when closed."""
+
+    def __init__(self, session_id: str, store: Store, audio_dir: Path) -> None:
+        self.session_id = session_id
+        self.store = store
+        self.audio_dir = audio_dir
+        self._recorders: dict[Role, AudioRecorder] = {}
+
+    async def write(self, role: Role, at: float, samples: np.ndarray) -> None:
+        recorder = self._recorders.get(role)
+        if recorder is None:
+            path = self.audio_dir / self.session_id / f"{role}-{time.time_ns()}.ogg"
+            recorder = self._recorders[role] = AudioRecorder(path)
+            await asyncio.to_thread(self.store.add_audio_file, self.session_id, role, str(path))
+        recorder.write_at(at, samples)
+
+    def seal_leftovers(self) -> None:
+        """Encrypt recordings a crash left unsealed (blocking: run it in a thread)."""
+        for f in self.store.audio_files(self.session_id):
+            if Path(f.path).is_file():
+                self.store.seal_file(f.path, audio_aad(self.session_id, f.role))
+
+    async def close(self) -> None:
+        """Finish the recordings and encrypt them."""
+        recorders, self._recorders = self._recorders, {}
+        for role, recorder in recorders.items():
+            try:
+                recorder.close()
+                await asyncio.to_thread(
+                    self.store.seal_file, str(recorder.path), audio_aad(self.session_id, role)
+                )
+            except Exception:
+                log.exception("finishing the recording %s failed", recorder.path)

@@ -30,14 +30,18 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from assistant.cues.rules import CueEngine
 from assistant.dialogue import DialogueStages
 from assistant.events import Event, Speaker, Utterance, notice_event
+from assistant.live import jitter
+from assistant.live.audio_watch import AudioWatch
 from assistant.live.consent import DEFAULT_CONSENT_TEXT, Consent
 from assistant.live.crosstalk import BleedFilter
 from assistant.live.forward import ForwardTrack
-from assistant.live.recorder import AudioRecorder, audio_aad
+from assistant.live.health import ParticipantHealth, Thresholds, level_db
+from assistant.live.metrics import LiveMetrics
+from assistant.live.recorder import SessionRecordings
 from assistant.live.sessions import Role
 from assistant.live.transcription import TranscriptionService
 from assistant.speech.audio_in import SAMPLE_RATE
-from assistant.speech.chain import SpeechDetector
+from assistant.speech.chain import SpeechDetector, SpeechJob
 from assistant.speech.vad import VadOptions
 from assistant.store import SessionRecord, Store
 from assistant.store.records import FeedbackValue
@@ -48,6 +52,9 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 LAG_NOTICE_S = 2.0
 LAG_NOTICE_EVERY_S = 30.0
 TICK_S = 5.0
+RESTART_AFTER_LOST_S = 1.0
+"""A longer gap in a participant's audio (an outage) restarts their speech chain at the
+current time rather than filling the gap with silence."""
 
 
 @dataclass(frozen=True)
@@ -63,6 +70,19 @@ class LiveOptions:
     speculate_after_ms: int = 160
     """Start transcribing this far into a pause (at least the VAD's speech padding), in case
     the pause ends the turn."""
+    thresholds: Thresholds = field(default_factory=Thresholds)
+    """When the monitor raises its alerts and the panel says a participant's audio is lost."""
+
+
+def _lost_before(frame: av.AudioFrame, expected: int | None) -> tuple[float, int | None]:
+    """Seconds of audio missing before ``frame`` (packets the network lost: its timestamp
+    is ahead of where the previous frame ended), and where this frame ends."""
+    if frame.pts is None or frame.time_base is None or not frame.sample_rate:
+        return 0.0, None
+    end = frame.pts + round(frame.samples / frame.sample_rate / frame.time_base)
+    if expected is None or frame.pts <= expected:
+        return 0.0, end
+    return float((frame.pts - expected) * frame.time_base), end
 
 
 def other(role: Role) -> Role:
@@ -79,6 +99,10 @@ class Participant:
     incoming: dict[str, MediaStreamTrack] = field(default_factory=dict)
     tap: asyncio.Task[None] | None = None
     admitted: bool = False
+    health: ParticipantHealth = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.health = ParticipantHealth(self.role, waiting=not self.admitted)
 
 
 class Room:
@@ -92,12 +116,15 @@ class Room:
         *,
         consent_text: str = DEFAULT_CONSENT_TEXT,
         audio_dir: Path | None = None,
+        metrics: LiveMetrics | None = None,
     ) -> None:
         self.session = session
+        self.metrics = metrics
         self.store = store
         self.consent_text = consent_text
-        self.audio_dir = audio_dir
-        self._recorders: dict[Role, AudioRecorder] = {}
+        self.recordings = (
+            SessionRecordings(session.id, store, audio_dir) if audio_dir is not None else None
+        )
         self.service = service
         self.options = options
         self.t0 = time.monotonic()
@@ -126,9 +153,11 @@ class Room:
         self.consent = Consent()
         self._transcribing_since: float | None = None  # session time both last agreed
         self.closed = False
-        self._ticker = asyncio.get_running_loop().create_task(
-            self._tick(), name=f"cue-clock-{session.id}"
-        )
+        self._pending_finals: dict[str, float] = {}  # final jobs queued, by utterance: when
+        self._audio_watch = AudioWatch(session.id, options.thresholds.audio_lost_s)
+        loop = asyncio.get_running_loop()
+        self._ticker = loop.create_task(self._tick(), name=f"cue-clock-{session.id}")
+        self._watcher = loop.create_task(self._watch_media(), name=f"media-watch-{session.id}")
 
     async def restore(self) -> None:
         """Reopen a session the server already knew (after a restart or a crash): its stored
@@ -163,20 +192,22 @@ class Room:
         self.t0 -= max(times, default=0.0)  # the session clock goes on from where it stopped
         if self.consent.both:
             self._transcribing_since = self.now()
-        await asyncio.to_thread(self._seal_recordings)
+        if self.recordings is not None:
+            await asyncio.to_thread(self.recordings.seal_leftovers)
 
     # -- session clock -------------------------------------------------------------------
     def now(self) -> float:
         return time.monotonic() - self.t0
 
     # -- control connections ---------------------------------------------------------------
-    async def attach(self, role: Role, send: Send) -> int:
+    async def attach(self, role: Role, send: Send, *, browser: str | None = None) -> int:
         """A participant's control connection arrived (replacing any older one); returns its
         id."""
         p = self.participants[role]
         p.send = send
         p.connection_id = next(self._connection_ids)
         await self._close_peer(p)
+        p.health.connected(self.now(), browser=browser)
         if role == "client" and not p.admitted:
             await self._send("therapist", {"type": "peer", "role": "client", "state": "waiting"})
         return p.connection_id
@@ -187,12 +218,28 @@ class Room:
             return  # an older, replaced connection
         p.send = None
         await self._close_peer(p)
+        p.health.disconnected(self.now())
         await self._send(other(role), {"type": "peer", "role": role, "state": "left"})
 
     async def admit(self) -> None:
         client = self.participants["client"]
         client.admitted = True
+        client.health.waiting = False
         await self._send("client", {"type": "admitted"})
+
+    async def nudge(self, role: Role, text: str) -> bool:
+        """Show a setup message from the virtual assistant on a participant's page; False
+        when that participant is not connected."""
+        if self.participants[role].send is None:
+            return False
+        await self._send(role, {"type": "nudge", "text": text})
+        return True
+
+    def transcription_lag(self) -> float:
+        """How long the oldest final transcription of this session has been waiting."""
+        if not self._pending_finals:
+            return 0.0
+        return max(0.0, self.now() - min(self._pending_finals.values()))
 
     def state(self, role: Role) -> str:
         return "admitted" if self.participants[role].admitted else "waiting"
@@ -271,12 +318,15 @@ class Room:
         @pc.on("connectionstatechange")
         async def on_state() -> None:
             log.info("session %s %s peer %s", self.session.id, role, pc.connectionState)
+            if p.pc is pc:
+                p.health.media(self.now(), pc.connectionState)
             await self._send(
                 other(role), {"type": "peer", "role": role, "state": f"media-{pc.connectionState}"}
             )
 
         try:
             await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
+            jitter.install(pc)  # aiortc's own audio buffer turns 5 % packet loss into 30 %
             kinds = {t.kind for t in pc.getTransceivers()}
             if "audio" not in kinds:
                 raise ValueError("it offers no audio (a microphone is needed)")
@@ -305,12 +355,16 @@ class Room:
                 current = forward.source
                 if current is not None and getattr(current, "_source", None) is track:
                     continue
-                forward.set_source(self.relay.subscribe(track, buffered=False))
+                # audio keeps every frame (a burst after a network hiccup is played, not
+                # dropped); video keeps only the newest picture
+                forward.set_source(self.relay.subscribe(track, buffered=kind == "audio"))
                 if current is not None:
                     current.stop()
 
     async def _close_peer(self, p: Participant) -> None:
         pc, p.pc = p.pc, None
+        if pc is not None:
+            p.health.media(self.now(), "closed")
         tap, p.tap = p.tap, None
         for track in p.forward.values():
             track.stop()
@@ -321,13 +375,17 @@ class Room:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await tap
         if pc is not None:
-            await pc.close()
+            try:
+                await pc.close()
+            except Exception:  # aiortc fails to close a connection an unusable offer half-built
+                log.debug("closing a peer connection failed", exc_info=True)
 
     async def _tap(self, p: Participant, track: MediaStreamTrack) -> None:
         """The participant's chain: audio in -> 16 kHz mono -> VAD -> queued speech jobs."""
         role: Speaker = p.role
         resampler = av.AudioResampler(format="s16", layout="mono", rate=SAMPLE_RATE)
         detector: SpeechDetector | None = None
+        expected_pts: int | None = None  # where the next frame starts if the network lost none
         try:
             while True:
                 try:
@@ -336,9 +394,15 @@ class Room:
                     break
                 if not isinstance(frame, av.AudioFrame):
                     continue
+                lost_s, expected_pts = _lost_before(frame, expected_pts)
+                p.health.audio(self.now(), level_db(frame.to_ndarray()))
                 if not self.transcribing:
                     detector = None  # no consent: nothing is heard, a turn in progress is dropped
                     continue
+                if detector is not None and lost_s > RESTART_AFTER_LOST_S:
+                    for job in detector.flush():  # an outage ends the turn it cut off
+                        self._submit(job)
+                    detector, lost_s = None, 0.0  # the chain restarts on the session clock
                 if detector is None:
                     detector = SpeechDetector(
                         role,
@@ -348,11 +412,17 @@ class Room:
                         offset_s=self.now(),
                         numbers=self._numbers[role],
                     )
-                for out in resampler.resample(frame):
-                    samples = out.to_ndarray().reshape(-1).astype(np.float32) / 32768.0
+                pieces = [
+                    out.to_ndarray().reshape(-1).astype(np.float32) / 32768.0
+                    for out in resampler.resample(frame)
+                ]
+                if lost_s > 0:  # silence where packets were lost keeps the turn times true
+                    pieces.insert(0, np.zeros(round(lost_s * SAMPLE_RATE), np.float32))
+                for samples in pieces:
                     self._bleed.record(role, detector.received_s, samples)
-                    if self.session.record_audio and self.audio_dir is not None:
-                        await self._record(role, detector.received_s, samples)
+                    if self.session.record_audio and self.recordings is not None:
+                        # kept for replay: the session records and both agreed
+                        await self.recordings.write(role, detector.received_s, samples)
                     for job in detector.push(samples):
                         if job.final and self._bleed.is_bleed(job):
                             log.info(
@@ -371,43 +441,22 @@ class Room:
                                 self.now() - job.end,
                                 self.now() - detector.received_s,
                             )
-                        self.service.submit(job, self._deliver)
+                        self._submit(job)
         finally:
             if detector is not None:
                 for job in detector.flush():
-                    self.service.submit(job, self._deliver)
+                    self._submit(job)
             track.stop()
 
-    async def _record(self, role: Role, at: float, samples: np.ndarray) -> None:
-        """Keep the audio for replay (the session is set to record, both agreed)."""
-        recorder = self._recorders.get(role)
-        if recorder is None:
-            assert self.audio_dir is not None
-            path = self.audio_dir / self.session.id / f"{role}-{time.time_ns()}.ogg"
-            recorder = self._recorders[role] = AudioRecorder(path)
-            await asyncio.to_thread(self.store.add_audio_file, self.session.id, role, str(path))
-        recorder.write_at(at, samples)
-
-    def _seal_recordings(self) -> None:
-        """Encrypt recordings a crash left unsealed (blocking: run it in a thread)."""
-        for f in self.store.audio_files(self.session.id):
-            if Path(f.path).is_file():
-                self.store.seal_file(f.path, audio_aad(self.session.id, f.role))
-
-    async def _close_recorders(self) -> None:
-        """Finish the recordings and encrypt them at rest, like the transcript."""
-        recorders, self._recorders = self._recorders, {}
-        for role, recorder in recorders.items():
-            try:
-                recorder.close()
-                await asyncio.to_thread(
-                    self.store.seal_file, str(recorder.path), audio_aad(self.session.id, role)
-                )
-            except Exception:
-                log.exception("finishing the recording %s failed", recorder.path)
+    def _submit(self, job: SpeechJob) -> None:
+        if job.final:
+            self._pending_finals.setdefault(job.utterance_id, self.now())
+        self.service.submit(job, self._deliver)
 
     # -- transcripts to the panel ---------------------------------------------------------------
     async def _deliver(self, utterance: Utterance, waited: float) -> None:
+        if utterance.final:
+            self._pending_finals.pop(str(utterance.id), None)
         since = self._transcribing_since
         if self.closed or since is None or utterance.start < since - 0.5:
             return  # nothing heard before consent, or after its withdrawal, reaches anyone
@@ -441,10 +490,19 @@ class Room:
             self.now() - utterance.end,
             waited,
         )
+        arrived = time.monotonic()
         async with self._dialogue_lock:  # coding runs off the event loop, one turn at a time
             events = await asyncio.to_thread(self.dialogue.process, utterance)
+        if self.metrics is not None:
+            self.metrics.coding.observe(time.monotonic() - arrived)
         for event in events:
             await self.publish(event)
+            if self.metrics is None:
+                continue
+            if event["type"] == "utterance":
+                self.metrics.speech_to_transcript.observe(self.now() - utterance.end)
+            elif event["type"] == "cue":
+                self.metrics.transcript_to_cue.observe(time.monotonic() - arrived)
 
     async def _tick(self) -> None:
         """The session clock moves on between turns (time-based cues)."""
@@ -455,6 +513,14 @@ class Room:
             async with self._dialogue_lock:
                 events = self.dialogue.tick(self.now())
             for event in events:
+                await self.publish(event)
+
+    async def _watch_media(self) -> None:
+        """Once a second: notices when a participant's audio stops arriving, and returns."""
+        while not self.closed:
+            await asyncio.sleep(1.0)
+            people = {role: p.health for role, p in self.participants.items()}
+            for event in self._audio_watch.check(self.now(), people):
                 await self.publish(event)
 
     @property
@@ -481,9 +547,15 @@ class Room:
                 await asyncio.to_thread(self.store.append_event, self.session.id, event)
             except Exception:
                 log.exception("session %s: an event could not be stored", self.session.id)
+                if self.metrics is not None:
+                    self.metrics.store_failures.inc()
                 await self._store_failed()
                 return
             self.history.append(event)
+            if self.metrics is not None:
+                self.metrics.events_stored.labels(event["type"]).inc()
+                if event["type"] == "notice":
+                    self.metrics.notices.labels(event["code"]).inc()
         if self.panel is not None:
             try:
                 await self.panel(event)
@@ -527,9 +599,11 @@ class Room:
         """The server stops: media closes, the session stays open for a restart."""
         self.closed = True
         self._ticker.cancel()
+        self._watcher.cancel()
         for p in self.participants.values():
             await self._close_peer(p)
-        await self._close_recorders()
+        if self.recordings is not None:
+            await self.recordings.close()
 
     async def end(self) -> None:
         """End the session: summary to the panel, media closed."""
@@ -537,6 +611,7 @@ class Room:
             return
         self.closed = True
         self._ticker.cancel()
+        self._watcher.cancel()
         async with self._dialogue_lock:
             events = self.dialogue.finish(self.now())
         for event in events:
@@ -545,4 +620,5 @@ class Room:
             await self._send(role, {"type": "ended"})
         for p in self.participants.values():
             await self._close_peer(p)
-        await self._close_recorders()
+        if self.recordings is not None:
+            await self.recordings.close()

@@ -21,6 +21,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from assistant.events import Utterance
+from assistant.live.metrics import LiveMetrics
 from assistant.speech.asr import Transcriber
 from assistant.speech.chain import SpeechJob, recognise
 
@@ -45,14 +46,23 @@ class TranscriptionStats:
     finals_reused: int = 0
     last_wait_s: float = 0.0
     last_model_s: float = 0.0
+    model_busy_s: float = 0.0
+    """Seconds the worker has spent on jobs in all (the recogniser's share of the time)."""
 
 
 class TranscriptionService:
     """Queue speech jobs from any session; run them on one recogniser, finals first."""
 
-    def __init__(self, transcriber: Transcriber, max_interims: int = 4) -> None:
+    def __init__(
+        self,
+        transcriber: Transcriber,
+        max_interims: int = 4,
+        *,
+        metrics: LiveMetrics | None = None,
+    ) -> None:
         self.transcriber = transcriber
         self.max_interims = max_interims
+        self.metrics = metrics
         self.stats = TranscriptionStats()
         self._finals: collections.deque[_Queued] = collections.deque()
         self._interims: collections.deque[_Queued] = collections.deque()
@@ -63,6 +73,15 @@ class TranscriptionService:
     @property
     def depth(self) -> int:
         return len(self._finals) + len(self._interims)
+
+    def oldest_wait(self) -> float:
+        """How long the oldest queued job has waited (0 when the queue is empty)."""
+        queued = [q[0].queued_at for q in (self._finals, self._interims) if q]
+        return max(0.0, time.monotonic() - min(queued)) if queued else 0.0
+
+    def _count(self, job: SpeechJob, outcome: str) -> None:
+        if self.metrics is not None:
+            self.metrics.jobs.labels(_kind(job), outcome).inc()
 
     def start(self) -> None:
         if self._task is None:
@@ -92,6 +111,7 @@ class TranscriptionService:
         for q in stale:
             self._interims.remove(q)
             self.stats.interims_dropped += 1
+            self._count(q.job, "dropped")
         item = _Queued(job, deliver)
         if job.final:
             self._finals.append(item)
@@ -99,10 +119,11 @@ class TranscriptionService:
             if len(self._interims) >= self.max_interims or self._finals:
                 # behind on finals, or full: interim work goes first
                 if self._interims:
-                    self._interims.popleft()
+                    self._count(self._interims.popleft().job, "dropped")
                     self.stats.interims_dropped += 1
                 if self._finals:
                     self.stats.interims_dropped += 1
+                    self._count(job, "dropped")
                     return
             self._interims.append(item)
         self._wake.set()
@@ -119,7 +140,9 @@ class TranscriptionService:
             key = (item.deliver, item.job.utterance_id, item.job.end)
             try:
                 reused = self._speculated.pop(key, None) if item.job.final else None
+                outcome = "done"
                 if reused is not None:
+                    outcome = "reused"
                     self.stats.finals_reused += 1
                     utterance = Utterance(
                         reused.id, reused.speaker, reused.start, reused.end, reused.text, final=True
@@ -130,12 +153,22 @@ class TranscriptionService:
                         self._remember(key, utterance)
             except Exception:  # a bad segment must not stop transcription for everyone
                 log.exception("transcription failed for %s", item.job.utterance_id)
+                self._count(item.job, "failed")
                 if not item.job.final:
                     continue
+                outcome = "failed"
                 job = item.job
                 utterance = Utterance(job.utterance_id, job.speaker, job.start, job.end, "")
             self.stats.last_model_s = time.monotonic() - t0
+            self.stats.model_busy_s += self.stats.last_model_s
             self.stats.last_wait_s = waited
+            if self.metrics is not None:
+                kind = _kind(item.job)
+                self.metrics.queue_wait.labels(kind).observe(waited)
+                if outcome == "done":
+                    self.metrics.model.labels(kind).observe(self.stats.last_model_s)
+                if outcome != "failed":
+                    self.metrics.jobs.labels(kind, outcome).inc()
             if item.job.final:
                 self.stats.finals_done += 1
             else:
@@ -144,3 +177,7 @@ class TranscriptionService:
                 await item.deliver(utterance, waited)
             except Exception:
                 log.exception("delivering %s failed", item.job.utterance_id)
+
+
+def _kind(job: SpeechJob) -> str:
+    return "final" if job.final else "speculative" if job.speculative else "interim"

@@ -5,20 +5,30 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response
+from starlette.responses import (
+    FileResponse,
+    HTMLResponse,
+    JSONResponse,
+    RedirectResponse,
+    Response,
+)
 from starlette.routing import Route
 
 from assistant.live.sessions import (
     DEFAULT_PLANNED_MINUTES,
+    LINK_GRACE,
     MAX_PLANNED_MINUTES,
     MIN_PLANNED_MINUTES,
 )
 from assistant.server.auth import COOKIE, LOGIN_TTL_S, current_user
 from assistant.server.http import MAX_BODY, WEB, error, json_body, same_origin
+from assistant.server.security import client_address
 from assistant.store import SessionRecord, User
 
 if TYPE_CHECKING:
@@ -54,10 +64,16 @@ async def login(request: Request) -> Response:
     password = (form.get("password") or [""])[0]
     if not username or not password:
         return RedirectResponse("/login#missing", status_code=303)
+    address = client_address(request.scope)
+    wait = attune.logins.throttle.retry_after(username, address)
+    if wait is not None:
+        return _throttled(request, wait)
     user = await asyncio.to_thread(attune.store.verify_password, username[:150], password[:1024])
     if user is None or user.disabled:
+        attune.logins.throttle.failed(username, address)
         await asyncio.to_thread(attune.store.audit, "anonymous", "login.failed", None, None)
         return RedirectResponse("/login#failed", status_code=303)
+    attune.logins.throttle.succeeded(username, address)
     await asyncio.to_thread(attune.store.audit, user.id, "login", None, None)
     response = RedirectResponse("/", status_code=303)
     response.set_cookie(
@@ -69,6 +85,24 @@ async def login(request: Request) -> Response:
         secure=request.url.scheme == "https" or attune.config.secure_cookies,
         path="/",
     )
+    return response
+
+
+def _throttled(request: Request, wait: float) -> Response:
+    """429 for too many failed log-ins: a page for a browser's form, JSON for the rest."""
+    minutes = max(1, math.ceil(wait / 60))
+    message = f"Too many failed log-ins. Try again in {minutes} minute(s)."
+    headers = {"Retry-After": str(max(1, math.ceil(wait)))}
+    if "text/html" in request.headers.get("accept", ""):
+        page = (
+            '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Attune</title>'
+            '<link rel="stylesheet" href="/static/style.css"></head><body class="home"><main>'
+            f'<h1>Attune</h1><p class="warn">{message}</p><p><a href="/login">Back to log in'
+            "</a></p></main></body></html>"
+        )
+        return HTMLResponse(page, status_code=429, headers=headers)
+    response = error(429, "rate_limited", message)
+    response.headers.update(headers)
     return response
 
 
@@ -143,6 +177,13 @@ async def create_session(request: Request) -> Response:
     problem = _session_fields(data)
     if problem:
         return error(400, "bad_field", problem)
+    limit = attune.config.security.max_open_sessions
+    if limit and await asyncio.to_thread(_open_sessions, attune, user.id) >= limit:
+        return error(
+            429,
+            "too_many_sessions",
+            f"you have {limit} open sessions: end some (or let their links expire) first",
+        )
     session, tokens = await asyncio.to_thread(
         attune.registry.create,
         user.id,
@@ -160,6 +201,22 @@ async def create_session(request: Request) -> Response:
         },
         status_code=201,
     )
+
+
+def _open_sessions(attune: Attune, therapist_id: int) -> int:
+    """The therapist's sessions that are neither ended nor past their links' expiry."""
+    now = datetime.now(UTC)
+
+    def expires(s: SessionRecord) -> datetime:
+        planned = timedelta(minutes=s.planned_minutes or MAX_PLANNED_MINUTES)
+        return _aware(s.created_at) + planned + LINK_GRACE
+
+    sessions = attune.store.sessions_for_therapist(therapist_id)
+    return sum(1 for s in sessions if s.ended_at is None and expires(s) > now)
+
+
+def _aware(at: datetime) -> datetime:
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
 
 
 def _session_fields(data: dict[str, Any]) -> str | None:

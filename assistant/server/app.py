@@ -1,9 +1,12 @@
 """`attune serve`: the application, its state, and its routes.
 
 HTTP (accounts.py): the login and home pages, ``/api/me``, ``/api/sessions``; ``/room`` (the
-session page, opened with a join link); static files; ``/healthz``. WebSockets (sockets.py):
-``/ws/control`` and ``/ws/panel``. Join links carry the token in the URL fragment
-(``/room#token=...``), which browsers never send to the server.
+session page, opened with a join link); replay.py: the trainer's and therapist's replay;
+check.py: ``/check``, the setup check; monitor.py: ``/monitor``, the assistant's monitor;
+operations.py: ``/metrics``; static files; ``/healthz``. WebSockets: ``/ws/control`` and
+``/ws/panel`` (sockets.py), ``/ws/check`` (check.py), ``/ws/monitor`` (monitor.py). Join
+links carry the token in the URL fragment (``/room#token=...``), which browsers never send to
+the server.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
@@ -25,12 +29,17 @@ from starlette.websockets import WebSocket
 
 from assistant.dialogue import DialogueStages
 from assistant.live.consent import DEFAULT_CONSENT_TEXT
+from assistant.live.loopback import Loopbacks
+from assistant.live.metrics import LiveMetrics
 from assistant.live.room import LiveOptions, Room
 from assistant.live.sessions import SessionRegistry
 from assistant.live.transcription import TranscriptionService
-from assistant.server import accounts, replay
+from assistant.server import accounts, openapi, operations, replay
 from assistant.server.auth import Logins
+from assistant.server.check import check_socket
 from assistant.server.http import WEB
+from assistant.server.monitor import monitor_page, monitor_socket
+from assistant.server.security import SecurityMiddleware, SecurityOptions
 from assistant.server.sockets import control_socket, panel_socket
 from assistant.speech.asr import Transcriber
 from assistant.store import SqlStore
@@ -51,11 +60,14 @@ class ServeConfig:
     reverse proxy). Requests that arrive over HTTPS always get Secure cookies."""
     live: LiveOptions = field(default_factory=LiveOptions)
     consent_text: str = DEFAULT_CONSENT_TEXT
+    security: SecurityOptions = field(default_factory=SecurityOptions)
+    """TLS, rate limits and session limits (security.py)."""
 
     @property
     def base_url(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
+        scheme = "https" if self.security.tls else "http"
+        return f"{scheme}://{host}:{self.port}"
 
 
 class Attune:
@@ -71,10 +83,13 @@ class Attune:
         self.config = config
         self.store = store
         self.registry = SessionRegistry(store)
-        self.logins = Logins()
-        self.service = TranscriptionService(transcriber)
+        self.logins = Logins.for_options(config.security)
+        self.metrics = LiveMetrics()
+        self.service = TranscriptionService(transcriber, metrics=self.metrics)
         self.stages = stages
         self.rooms: dict[str, Room] = {}
+        self.loopbacks = Loopbacks()
+        operations.register_gauges(self)
         self.sockets: dict[tuple[str, str], WebSocket] = {}
         self._room_lock = asyncio.Lock()
 
@@ -93,6 +108,7 @@ class Attune:
                     self.store,
                     consent_text=self.config.consent_text,
                     audio_dir=self.config.data_dir / "audio",
+                    metrics=self.metrics,
                 )
                 await room.restore()
                 self.rooms[session_id] = room
@@ -115,8 +131,21 @@ class Attune:
 
 async def healthz(request: Request) -> Response:
     attune: Attune = request.app.state.attune
+    stats = attune.service.stats
     return JSONResponse(
-        {"status": "ok", "rooms": len(attune.rooms), "transcription_queue": attune.service.depth}
+        {
+            "status": "ok",
+            "rooms": len(attune.rooms),
+            "transcription_queue": attune.service.depth,
+            # counters only (never content): the load generator reads the model's time share
+            "transcription": {
+                "finals_done": stats.finals_done,
+                "interims_done": stats.interims_done,
+                "interims_dropped": stats.interims_dropped,
+                "finals_reused": stats.finals_reused,
+                "model_busy_s": round(stats.model_busy_s, 3),
+            },
+        }
     )
 
 
@@ -150,13 +179,20 @@ def create_app(
         routes=[
             *accounts.routes,
             *replay.routes,
+            *openapi.routes,
             Route("/room", accounts.page("room.html")),
+            Route("/check", accounts.page("check.html")),
+            Route("/monitor", monitor_page),
             Route("/healthz", healthz),
+            Route("/metrics", operations.metrics),
             WebSocketRoute("/ws/control", control_socket),
             WebSocketRoute("/ws/panel", panel_socket),
+            WebSocketRoute("/ws/check", check_socket),
+            WebSocketRoute("/ws/monitor", monitor_socket),
             Mount("/static", StaticFiles(directory=WEB), name="static"),
         ],
         lifespan=lifespan,
+        middleware=[Middleware(SecurityMiddleware, options=config.security)],
     )
     app.state.attune = attune
     return app

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 from starlette.requests import HTTPConnection
 
+from assistant.server.security import LoginThrottle, SecurityOptions
 from assistant.store import SessionRecord, Store, User
 
 COOKIE = "attune_login"
@@ -28,18 +29,38 @@ LOGIN_TTL_S = 12 * 3600
 
 
 def _digest(token: str) -> str:
+    """Login tokens (and join links, ``assistant.live.sessions.digest``) are looked up by
+    their SHA-256 digest, never compared directly. A lookup's timing can depend only on the
+    digest of the guess, and learning bits of a stored digest does not help to find a token
+    that hashes to it (SHA-256 is preimage-resistant), so no timing reveals a token; nothing
+    that holds a token is compared with ``==``."""
     return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 @dataclass
 class Logins:
-    """Login tokens in memory (only their digests); a restart asks everyone to log in again."""
+    """Login tokens in memory (only their digests); a restart asks everyone to log in again.
+    ``throttle`` limits failed log-ins (see ``security.LoginThrottle``)."""
 
     _by_digest: dict[str, tuple[int, float]] = field(default_factory=dict)
+    throttle: LoginThrottle = field(default_factory=LoginThrottle)
+
+    @classmethod
+    def for_options(cls, options: SecurityOptions) -> Logins:
+        return cls(
+            throttle=LoginThrottle(
+                options.login_failures_per_user,
+                options.login_failures_per_address,
+                options.login_window_s,
+            )
+        )
 
     def start(self, user: User) -> str:
         token = secrets.token_urlsafe(32)
-        self._by_digest[_digest(token)] = (user.id, time.time() + LOGIN_TTL_S)
+        now = time.time()
+        if len(self._by_digest) >= 1000:  # forget expired logins now and then
+            self._by_digest = {k: v for k, v in self._by_digest.items() if v[1] >= now}
+        self._by_digest[_digest(token)] = (user.id, now + LOGIN_TTL_S)
         return token
 
     def user_id(self, token: str | None) -> int | None:

@@ -6,10 +6,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
-from starlette.requests import Request
+from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse
+
+from assistant.server.security import same_origin_headers
 
 MAX_BODY = 16 * 1024
 WEB = Path(__file__).resolve().parents[2] / "web"
@@ -38,11 +39,8 @@ async def json_body(request: Request) -> dict[str, Any] | JSONResponse:
     return data
 
 
-def same_origin(request: Request) -> bool:
+def same_origin(conn: HTTPConnection) -> bool:
     """A browser's cross-site request carries a foreign Origin (CSRF defence beside the
-    SameSite=Strict cookie); requests without Origin (curl, tests) are not from a browser."""
-    origin = request.headers.get("origin")
-    if origin is None:
-        return True
-    parts = urlsplit(origin)
-    return parts.netloc == request.headers.get("host", "")
+    SameSite=Strict cookie); requests without Origin (curl, tests) are not from a browser.
+    WebSocket handshakes get the same check in ``security.SecurityMiddleware``."""
+    return same_origin_headers(conn.headers)

@@ -31,6 +31,7 @@ from assistant.reports import FORMATS, Format, ReportMeta, content_security_poli
 from assistant.reports.session import CLIENT_LABELS, THERAPIST_LABELS
 from assistant.server.auth import can_read_content, current_user
 from assistant.server.http import error, json_body, same_origin
+from assistant.server.security import PAGE_CSP
 from assistant.store import Annotation, SessionRecord, Store, User
 from assistant.store.records import AnnotationKind
 
@@ -39,11 +40,6 @@ CONTENT_ROLES = ("therapist", "trainer")
 MAX_COMMENT = 2000
 MAX_SESSION_ID = 200
 EXPORTS: tuple[Format, ...] = tuple(f for f in FORMATS if f != "html")
-PAGE_CSP = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "media-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; "
-    "form-action 'self'; frame-ancestors 'none'"
-)
 NO_STORE = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
 
 

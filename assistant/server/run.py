@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 import sys
+from collections.abc import Callable
 
 import uvicorn
 
@@ -19,6 +21,7 @@ log = logging.getLogger("attune.server")
 
 
 def build_server(config: ServeConfig, app: object) -> uvicorn.Server:
+    security = config.security
     return uvicorn.Server(
         uvicorn.Config(
             app,  # type: ignore[arg-type]
@@ -29,8 +32,31 @@ def build_server(config: ServeConfig, app: object) -> uvicorn.Server:
             access_log=False,  # requests are logged by Attune itself, never with tokens
             log_level="warning",
             lifespan="on",
+            # TLS served directly (--certfile/--keyfile): Python's defaults, TLS 1.2 or newer
+            ssl_certfile=str(security.certfile) if security.certfile else None,
+            ssl_keyfile=str(security.keyfile) if security.keyfile else None,
+            ssl_context_factory=_tls_context if security.tls else None,
+            # X-Forwarded-Proto/-For are believed only from these proxies
+            proxy_headers=True,
+            forwarded_allow_ips=security.forwarded_allow_ips,
+            server_header=False,
         )
     )
+
+
+def _tls_context(config: object, default: Callable[[], ssl.SSLContext]) -> ssl.SSLContext:
+    """uvicorn's context with TLS 1.2 as the oldest version, whatever the system allows."""
+    context = default()
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    return context
+
+
+def quiet_secret_loggers() -> None:
+    """Libraries whose debug logs print WebSocket frames (the hello carries a join token) or
+    SDP (ICE passwords): never below INFO, even with ``attune -v``."""
+    for name in ("websockets", "uvicorn.error", "aiortc", "aioice"):
+        logger = logging.getLogger(name)
+        logger.setLevel(max(logger.getEffectiveLevel(), logging.INFO))
 
 
 def open_configured_store(config: ServeConfig) -> SqlStore:
@@ -44,6 +70,7 @@ def serve(config: ServeConfig, asr: AsrOptions, stages: DialogueStages) -> int:
         if problems:
             log.error("the store failed its integrity check: %s", "; ".join(problems[:5]))
             return 1
+        quiet_secret_loggers()
         transcriber = WhisperTranscriber(asr)
         server = build_server(config, create_app(config, transcriber, stages, store))
         where = config.database_url and "PostgreSQL" or f"{config.data_dir}/attune.db"

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from assistant.cues.catalog import KINDS
+from assistant.live.health import browser_name, parse_check, parse_stats
 from assistant.live.room import Room, other
 from assistant.live.sessions import Role
 from assistant.server.auth import current_user
@@ -41,6 +42,7 @@ class Close:
     TIMEOUT = 4408
     REPLACED = 4409
     ENDED = 4410
+    BUSY = 4429
 
 
 class Channel:
@@ -54,7 +56,10 @@ class Channel:
     async def send(self, message: dict[str, Any]) -> None:
         async with self._lock:
             if self.ws.application_state == WebSocketState.CONNECTED:
-                await self.ws.send_text(json.dumps(message))
+                # a peer that is gone (e.g. closed 1009 right after its hello) cannot be sent
+                # to; its handler learns so from its next receive, and cleans up there
+                with contextlib.suppress(WebSocketDisconnect):
+                    await self.ws.send_text(json.dumps(message))
 
     async def close(self, code: int, reason: str) -> None:
         with contextlib.suppress(Exception):
@@ -145,7 +150,9 @@ async def control_socket(ws: WebSocket) -> None:
         return
     key = (session_id, f"control-{role}")
     await _take_over(app, key, ws)
-    connection_id = await room.attach(role, channel.send)
+    connection_id = await room.attach(
+        role, channel.send, browser=browser_name(ws.headers.get("user-agent"))
+    )
     session = room.session
     await channel.send(
         {
@@ -153,7 +160,8 @@ async def control_socket(ws: WebSocket) -> None:
             "role": role,
             "session": {
                 "id": session.id,
-                "label": session.label,
+                # the label (often the client's name) is the therapist's note, not the client's
+                "label": session.label if role == "therapist" else "",
                 "planned_minutes": session.planned_minutes,
             },
             "state": room.state(role),
@@ -200,6 +208,12 @@ async def _control_message(
         except ValueError as exc:
             await channel.error("bad_offer", str(exc))
             return
+        except Exception:  # aiortc's close() of a half-built connection raises AttributeError
+            log.warning(
+                "session %s: the %s's offer broke the peer connection", room.session.id, role
+            )
+            await channel.error("bad_offer", "the offer could not be used")
+            return
         await channel.send({"type": "answer", "sdp": answer})
     elif kind == "consent":
         agreed = message.get("agreed")
@@ -207,6 +221,18 @@ async def _control_message(
             await channel.error("bad_message", "consent needs 'agreed': true or false")
             return
         await room.set_consent(role, agreed)
+    elif kind == "stats":
+        stats = parse_stats(message)
+        if isinstance(stats, str):
+            await channel.error("bad_message", stats)
+            return
+        room.participants[role].health.browser_stats(room.now(), stats)
+    elif kind == "check":
+        check = parse_check(message)
+        if isinstance(check, str):
+            await channel.error("bad_message", check)
+            return
+        room.participants[role].health.check = check
     elif kind == "admit":
         if role != "therapist":
             await channel.error("forbidden", "only the therapist can admit")
@@ -269,7 +295,7 @@ async def _panel_message(room: Room, channel: Channel, message: dict[str, Any]) 
             await channel.error("unknown_cue", f"no cue {cue_id!r} in this session")
     elif kind == "cue_settings":
         off = message.get("off")
-        if not isinstance(off, list) or not set(off) <= set(KINDS):
+        if not isinstance(off, list) or not all(isinstance(k, str) and k in KINDS for k in off):
             await channel.error("bad_message", f"cue_settings needs 'off': a list of {KINDS}")
         else:
             room.set_cues_off(frozenset(off))

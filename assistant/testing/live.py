@@ -3,7 +3,8 @@ creation, and headless Chromium with fake camera and microphone fed from WAV fil
 
 Browser tests of later issues reuse these: ``live_server`` (with a therapist account),
 ``add_user``, ``LiveServer.login``, ``api``, ``create_session``, ``launch_participant``,
-``join_as_therapist`` and ``join_as_client`` (which answer the consent question), ``admit``.
+``join_as_therapist`` and ``join_as_client`` (which pass the setup check and answer the
+consent question), ``admit``.
 """
 
 from __future__ import annotations
@@ -200,14 +201,21 @@ def token_of(url: str) -> str:
     return url.split("#token=", 1)[1]
 
 
-def launch_participant(playwright: Any, profile: Path, audio_wav: Path) -> Any:
-    """A headless Chromium (fresh profile) whose fake microphone plays ``audio_wav``."""
+def launch_participant(
+    playwright: Any, profile: Path, audio_wav: Path, *, enforce_csp: bool = False
+) -> Any:
+    """A headless Chromium (fresh profile) whose fake microphone plays ``audio_wav``.
+
+    Playwright's ``wait_for_function`` evaluates its predicate with ``eval``, which the pages'
+    Content-Security-Policy forbids, so tests bypass the CSP unless ``enforce_csp`` (then poll
+    with ``page.evaluate``, which the CSP does not cover)."""
     return playwright.chromium.launch_persistent_context(
         str(profile),
         executable_path=chromium_path(),
         headless=True,
         args=[*CHROMIUM_FLAGS, f"--use-file-for-fake-audio-capture={audio_wav}"],
         permissions=["camera", "microphone"],
+        bypass_csp=not enforce_csp,
     )
 
 
@@ -230,12 +238,27 @@ def log_in(context: Any, server: LiveServer, username: str, password: str) -> An
     return page
 
 
+def pass_setup_check(page: Any, *, timeout: float = 60000) -> dict[str, Any] | None:
+    """Go through the setup check a room shows before joining (skipped on a rejoin); returns
+    the check's summary."""
+    page.wait_for_function(
+        "window.attune && ['checking', 'waiting', 'in-call'].includes(window.attune.state)",
+        timeout=20000,
+    )
+    if page.evaluate("window.attune.state") != "checking":
+        return None
+    page.locator("#join-call:not([disabled])").click(timeout=timeout)
+    summary: dict[str, Any] = page.evaluate("window.attune.check")
+    return summary
+
+
 def join_as_therapist(
     context: Any, session: dict[str, Any], server: LiveServer, *, agree: bool = True
 ) -> Any:
     """The therapist logs in, then opens their session room and answers the consent."""
     page = log_in(context, server, *THERAPIST)
     page.goto(session["therapist_url"])
+    pass_setup_check(page)
     page.wait_for_function("window.attune && window.attune.state === 'in-call'", timeout=20000)
     consent(page, agree)
     return page
@@ -244,6 +267,7 @@ def join_as_therapist(
 def join_as_client(context: Any, session: dict[str, Any], *, agree: bool = True) -> Any:
     page = context.new_page()
     page.goto(session["client_url"])
+    pass_setup_check(page)
     page.wait_for_function(
         "window.attune && ['waiting', 'in-call'].includes(window.attune.state)", timeout=20000
     )

@@ -20,6 +20,8 @@ from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.contrib.media import MediaPlayer
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack, VideoStreamTrack
 
+from assistant.live import jitter
+
 
 @dataclass
 class Received:
@@ -41,6 +43,10 @@ class PeerParticipant:
     received: Received = field(default_factory=Received)
     started_at: float | None = None
     """Wall time of the first microphone frame sent: the WAV plays in real time from there."""
+    sent_audio_frames: int = 0
+    """Microphone frames handed to the peer connection for sending."""
+    media_states: list[tuple[float, str]] = field(default_factory=list)
+    """(wall time, state) each time the peer connection's state changed."""
 
     async def __aenter__(self) -> PeerParticipant:
         headers = {"Cookie": self.cookie} if self.cookie else {}
@@ -110,10 +116,15 @@ class PeerParticipant:
         def on_track(track: MediaStreamTrack) -> None:
             self._sinks.append(asyncio.create_task(self._sink(track)))
 
+        @pc.on("connectionstatechange")
+        def on_state() -> None:
+            self.media_states.append((time.time(), pc.connectionState))
+
         await pc.setLocalDescription(await pc.createOffer())
         await self.send({"type": "offer", "sdp": pc.localDescription.sdp})
         answer = await self.expect("answer")
         await pc.setRemoteDescription(RTCSessionDescription(sdp=answer["sdp"], type="answer"))
+        jitter.install(pc)  # hear the server as a browser would: no extra loss from aiortc
 
     async def _sink(self, track: MediaStreamTrack) -> None:
         import numpy as np
@@ -145,6 +156,8 @@ class _Timed(MediaStreamTrack):
         frame = await self._source.recv()
         if self._owner.started_at is None:
             self._owner.started_at = time.time()
+        if self.kind == "audio":
+            self._owner.sent_audio_frames += 1
         return frame
 
 
