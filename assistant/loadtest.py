@@ -708,6 +708,8 @@ class Window:
     """Finals identical to one of the previous 10, beyond the script's own repeats."""
     doubled_finals: int
     """Finals with a run of words said twice in a row where their turn has none."""
+    doubled_texts: list[str]
+    """Those finals' text, to look at."""
     rss_mb_end: float
     cpu_pct_mean: float
     load_avg_mean: float
@@ -748,6 +750,7 @@ def windows(result: RunResult, window_s: float, k: int = 10) -> list[Window]:
             for m in matches
         )
         samples = [s for s in result.samples if lo <= s.t + result.t0 - origin < hi]
+        doubled = [m for m in matches if _doubled(m.text) and not _doubled(m.turn.text)]
         out.append(
             Window(
                 index=w + 1,
@@ -759,9 +762,8 @@ def windows(result: RunResult, window_s: float, k: int = 10) -> list[Window]:
                 wer=round(errors / ref_words, 3) if ref_words else float("nan"),
                 words_ratio=round(hyp_words / ref_words, 3) if ref_words else float("nan"),
                 repeated_finals=max(0, repeated_finals(finals, k) - script_repeats),
-                doubled_finals=sum(
-                    1 for m in matches if _doubled(m.text) and not _doubled(m.turn.text)
-                ),
+                doubled_finals=len(doubled),
+                doubled_texts=[m.text for m in doubled],
                 rss_mb_end=round(samples[-1].rss_mb, 1) if samples else float("nan"),
                 cpu_pct_mean=round(statistics.mean(s.cpu for s in samples), 1)
                 if samples

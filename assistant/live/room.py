@@ -395,7 +395,8 @@ class Room:
                 if not isinstance(frame, av.AudioFrame):
                     continue
                 lost_s, expected_pts = _lost_before(frame, expected_pts)
-                p.health.audio(self.now(), level_db(frame.to_ndarray()))
+                # every 8th sample is plenty for a level (the meter was 14 % of the tap's time)
+                p.health.audio(self.now(), level_db(frame.to_ndarray()[..., ::8]))
                 if not self.transcribing:
                     detector = None  # no consent: nothing is heard, a turn in progress is dropped
                     continue
