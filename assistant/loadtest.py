@@ -44,12 +44,11 @@ from typing import Any
 import numpy as np
 
 from assistant.events import Speaker
-from assistant.speech.audio_in import SAMPLE_RATE
 from assistant.speech.guards import collapse_repeats
 from assistant.testing.live import THERAPIST, LiveServer, add_user, api, live_server, token_of
 from assistant.testing.peer import PanelListener, PeerParticipant, start_call
 from assistant.testing.scoring import normalise_words, word_error_rate
-from assistant.testing.synth import VOICES, Turn, speak, write_wav
+from assistant.testing.synth import VOICES, Turn, place_clips, speak
 
 Line = tuple[Speaker, str]
 TARGET_P95_S = 1.5
@@ -96,22 +95,9 @@ def compose(
         if line not in cache:
             cache[line] = speak(line[1], VOICES[line[0]])
         clips.append((line[0], line[1], cache[line]))
-    total = lead_s + sum(len(c) / SAMPLE_RATE for *_, c in clips) + gap_s * len(clips) + tail_s
-    tracks = {s: np.zeros(int(total * SAMPLE_RATE) + 1, dtype=np.float32) for s in VOICES}
-    turns: list[Turn] = []
-    t = lead_s
-    for speaker, text, clip in clips:
-        i = int(t * SAMPLE_RATE)
-        tracks[speaker][i : i + len(clip)] = clip
-        voiced = np.flatnonzero(np.abs(clip) > 0.01)
-        first = voiced[0] if voiced.size else 0
-        last = voiced[-1] if voiced.size else len(clip)
-        turns.append(Turn(speaker, text, t + first / SAMPLE_RATE, t + last / SAMPLE_RATE))
-        t += len(clip) / SAMPLE_RATE + gap_s
-    out_dir.mkdir(parents=True, exist_ok=True)
-    therapist, client = out_dir / "therapist.wav", out_dir / "client.wav"
-    write_wav(therapist, tracks["therapist"])
-    write_wav(client, tracks["client"])
+    therapist, client, turns, total = place_clips(
+        clips, out_dir, gap_s=gap_s, lead_s=lead_s, tail_s=tail_s
+    )
     return Script(therapist, client, turns, total)
 
 

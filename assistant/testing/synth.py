@@ -72,6 +72,24 @@ def synth_dialogue(
     with their true times (speech from espeak-ng's first to last non-silent sample)."""
     voices = voices or VOICES
     clips = [(speaker, text, speak(text, voices[speaker])) for speaker, text in turns]
+    therapist, client, placed, _ = place_clips(
+        clips, out_dir, gap_s=gap_s, lead_s=lead_s, tail_s=tail_s, voices=voices
+    )
+    return therapist, client, placed
+
+
+def place_clips(
+    clips: list[tuple[Speaker, str, np.ndarray]],
+    out_dir: Path,
+    *,
+    gap_s: float,
+    lead_s: float,
+    tail_s: float,
+    voices: dict[Speaker, str] | None = None,
+) -> tuple[Path, Path, list[Turn], float]:
+    """Lay spoken clips one after another on two tracks and write ``therapist.wav`` and
+    ``client.wav``; return them, the turns with their true times and the length (s)."""
+    voices = voices or VOICES
     total = lead_s + sum(len(c) / SAMPLE_RATE for _, _, c in clips) + gap_s * len(clips) + tail_s
     tracks = {s: np.zeros(int(total * SAMPLE_RATE) + 1, dtype=np.float32) for s in voices}
     placed: list[Turn] = []
@@ -88,4 +106,4 @@ def synth_dialogue(
     therapist, client = out_dir / "therapist.wav", out_dir / "client.wav"
     write_wav(therapist, tracks["therapist"])
     write_wav(client, tracks["client"])
-    return therapist, client, placed
+    return therapist, client, placed, total
