@@ -20,7 +20,7 @@ from assistant.errors import InputError
 from assistant.events import SPEAKERS, Event, Speaker, Utterance, notice_event
 from assistant.files import write_atomically
 from assistant.speech.asr import Transcriber
-from assistant.speech.audio_in import SAMPLE_RATE, decode_file
+from assistant.speech.audio_in import SAMPLE_RATE, TooLong, decode_file
 from assistant.speech.chain import SpeechDetector, SpeechJob, recognise_recording
 from assistant.speech.vad import VadOptions
 from assistant.transcript_input import read_transcript
@@ -111,13 +111,15 @@ def load_tracks(
 ) -> dict[Speaker, np.ndarray]:
     for path in (therapist, client):
         check_length(path, audio_seconds(path, max_hours * 3600), max_hours)
-    tracks: dict[Speaker, np.ndarray] = {
-        "therapist": decode_file(therapist),
-        "client": decode_file(client),
-    }
+    tracks: dict[Speaker, np.ndarray] = {}
+    files: tuple[tuple[Speaker, Path], ...] = (("therapist", therapist), ("client", client))
+    for speaker, path in files:
+        try:  # a container can understate its length: decoding stops just past the limit
+            tracks[speaker] = decode_file(path, max_seconds=max_hours * 3600)
+        except TooLong as exc:
+            check_length(path, exc.seconds, max_hours)
+            raise
     lengths = {s: len(a) / SAMPLE_RATE for s, a in tracks.items()}
-    check_length(therapist, lengths["therapist"], max_hours)  # when the container lied
-    check_length(client, lengths["client"], max_hours)
     if abs(lengths["therapist"] - lengths["client"]) > MAX_LENGTH_MISMATCH_S:
         raise InputError(
             client,

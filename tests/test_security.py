@@ -64,6 +64,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
         store.add_user(THERAPIST[0], "therapist", THERAPIST[1])
         for name, role in (
             ("busy", "therapist"),
+            ("racer", "therapist"),
             ("target", "therapist"),
             ("sam", "trainer"),
             ("ava", "assistant"),
@@ -403,6 +404,30 @@ def test_a_therapist_holds_a_bounded_number_of_open_sessions(server: LiveServer)
     assert status == 201, body  # an ended session no longer counts
 
 
+def test_simultaneous_creations_cannot_pass_the_open_session_limit(server: LiveServer) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    racer = ("racer", PASSWORD)
+    opener = server.login(*racer)  # one login, eight requests at once
+
+    def create(_: int) -> int:
+        request = urllib.request.Request(
+            f"{server.base_url}/api/sessions",
+            data=json.dumps({"planned_minutes": 30}).encode(),
+            method="POST",
+            headers={"Content-Type": "application/json"},
+        )
+        try:
+            with opener.open(request, timeout=30) as response:
+                return int(response.status)
+        except urllib.error.HTTPError as refused:
+            return refused.code
+
+    with ThreadPoolExecutor(max_workers=MAX_OPEN * 2) as pool:
+        statuses = sorted(pool.map(create, range(MAX_OPEN * 2)))
+    assert statuses == [201] * MAX_OPEN + [429] * MAX_OPEN
+
+
 def test_the_json_api_is_rate_limited_per_login(server: LiveServer) -> None:
     trainer = server.cookie("sam", PASSWORD)
     statuses = [request(server, "/api/me", cookie=trainer)[0] for _ in range(125)]
@@ -618,3 +643,49 @@ def test_analyze_refuses_recordings_longer_than_the_limit(tmp_path: Path) -> Non
     assert not out.exists()
     done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
     assert done.returncode == 0, done.stderr  # 4 s is well within the default 4 hours
+
+
+def _mp3(path: Path, seconds: float, bit_rate: int) -> bytes:
+    """A tone as CBR MP3 frames with no Xing header and no ID3 tag."""
+    import av
+    import numpy as np
+
+    rate = 16000
+    options = {"write_xing": "0", "id3v2_version": "0"}
+    with av.open(str(path), "w", format="mp3", options=options) as out:
+        stream = out.add_stream("libmp3lame", rate=rate, layout="mono")
+        stream.bit_rate = bit_rate
+        t = np.arange(int(seconds * rate)) / rate
+        pcm = (0.2 * np.sin(2 * np.pi * 220 * t) * 32767).astype(np.int16)
+        for i in range(0, len(pcm), 1152):
+            frame = av.AudioFrame.from_ndarray(pcm[None, i : i + 1152], format="s16", layout="mono")
+            frame.sample_rate = rate
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+    return path.read_bytes()
+
+
+def test_analyze_stops_decoding_a_file_whose_container_understates_its_length(
+    tmp_path: Path,
+) -> None:
+    """1 s at 160 kbit/s then 20 s at 8 kbit/s: the demuxer estimates the length from the first
+    frames' bit rate (under 4 s), the decoder finds 21 s. The limit holds all the same, and
+    decoding stops just past it rather than holding the whole file first."""
+    from assistant.analyze import MAX_AUDIO_HOURS, audio_seconds, load_tracks
+    from assistant.errors import InputError
+    from assistant.speech.audio_in import TooLong, decode_file
+
+    lying = tmp_path / "therapist.mp3"
+    data = _mp3(tmp_path / "a.mp3", 1.0, 160_000) + _mp3(tmp_path / "b.mp3", 20.0, 8_000)
+    lying.write_bytes(data)
+    said = audio_seconds(lying, 3600.0)
+    assert said is not None and said < 5.0  # the container understates
+    assert len(decode_file(lying)) / 16000 > 20.0  # what is really there
+    with pytest.raises(TooLong) as stopped:
+        decode_file(lying, max_seconds=8.0)
+    assert 8.0 < stopped.value.seconds < 9.0  # stopped one frame past the limit
+    with pytest.raises(InputError, match=r"therapist.mp3: lasts 0:00:0\d, longer than the limit"):
+        load_tracks(lying, lying, max_hours=8.0 / 3600)
+    assert len(load_tracks(lying, lying, MAX_AUDIO_HOURS)["client"]) > 20 * 16000

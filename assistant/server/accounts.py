@@ -178,19 +178,20 @@ async def create_session(request: Request) -> Response:
     if problem:
         return error(400, "bad_field", problem)
     limit = attune.config.security.max_open_sessions
-    if limit and await asyncio.to_thread(_open_sessions, attune, user.id) >= limit:
-        return error(
-            429,
-            "too_many_sessions",
-            f"you have {limit} open sessions: end some (or let their links expire) first",
+    async with attune.creating_session:
+        if limit and await asyncio.to_thread(_open_sessions, attune, user.id) >= limit:
+            return error(
+                429,
+                "too_many_sessions",
+                f"you have {limit} open sessions: end some (or let their links expire) first",
+            )
+        session, tokens = await asyncio.to_thread(
+            attune.registry.create,
+            user.id,
+            data.get("planned_minutes", DEFAULT_PLANNED_MINUTES),
+            data.get("label", ""),
+            data.get("record_audio", False),
         )
-    session, tokens = await asyncio.to_thread(
-        attune.registry.create,
-        user.id,
-        data.get("planned_minutes", DEFAULT_PLANNED_MINUTES),
-        data.get("label", ""),
-        data.get("record_audio", False),
-    )
     await asyncio.to_thread(attune.store.audit, user.id, "session.created", session.id, None)
     base = str(request.base_url).rstrip("/")
     return JSONResponse(

@@ -92,6 +92,9 @@ class Attune:
         operations.register_gauges(self)
         self.sockets: dict[tuple[str, str], WebSocket] = {}
         self._room_lock = asyncio.Lock()
+        # Counting a therapist's open sessions and creating one happen under this lock, so two
+        # simultaneous requests cannot both pass the open-session limit.
+        self.creating_session = asyncio.Lock()
 
     async def room(self, session_id: str) -> Room:
         """The live room of a session, opened (and restored from the store) on first use."""

@@ -11,8 +11,18 @@ from assistant.errors import InputError
 SAMPLE_RATE = 16_000
 
 
-def decode_file(path: Path) -> np.ndarray:
-    """Decode anything PyAV reads into 16 kHz mono float32; raise InputError on bad files."""
+class TooLong(InputError):
+    """Decoding went past ``max_seconds``: a container that understated its length is stopped
+    here, before the whole file is held in memory."""
+
+    def __init__(self, path: Path, seconds: float) -> None:
+        self.seconds = seconds
+        super().__init__(path, f"lasts more than {seconds:.0f} s")
+
+
+def decode_file(path: Path, max_seconds: float | None = None) -> np.ndarray:
+    """Decode anything PyAV reads into 16 kHz mono float32; raise InputError on bad files and
+    :class:`TooLong` as soon as more than ``max_seconds`` have been decoded."""
     import av
 
     if not path.exists():
@@ -31,10 +41,15 @@ def decode_file(path: Path) -> np.ndarray:
             raise InputError(path, "has no audio stream")
         stream = container.streams.audio[0]
         resampler = av.AudioResampler(format="s16", layout="mono", rate=SAMPLE_RATE)
+        limit = None if max_seconds is None else int(max_seconds * SAMPLE_RATE)
+        held = 0
         try:
             for frame in container.decode(stream):
                 for out in resampler.resample(frame):
                     chunks.append(out.to_ndarray().reshape(-1))
+                    held += chunks[-1].size
+                if limit is not None and held > limit:
+                    raise TooLong(path, held / SAMPLE_RATE)
             for out in resampler.resample(None):
                 chunks.append(out.to_ndarray().reshape(-1))
         except av.error.FFmpegError as exc:
