@@ -31,33 +31,22 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from assistant.testing.live import create_session, live_server, token_of  # noqa: E402
-from assistant.testing.netns import FaultRun, Plan, fault_call, namespace  # noqa: E402
-from assistant.testing.scoring import word_error_rate  # noqa: E402
+from assistant.testing.netns import (  # noqa: E402
+    FAULT_TURNS,
+    FaultRun,
+    Plan,
+    client_wer,
+    fault_call,
+    namespace,
+)
 from assistant.testing.synth import synth_dialogue  # noqa: E402
-
-TURNS = [
-    ("therapist", "What would you like to talk about today?"),
-    ("client", "I have been feeling tired and lonely since I moved to the city."),
-    ("therapist", "Tell me more about the move."),
-    ("client", "My new job keeps me busy and I have not made any friends yet."),
-]
-CLIENT_LINES = [text for speaker, text in TURNS if speaker == "client"]
-
-
-def wer(text: str) -> float:
-    return min(word_error_rate(line, text) for line in CLIENT_LINES)
-
-
-def clock(result: FaultRun, wall: float) -> float:
-    at, notice = result.notices("transcription_started")[0]
-    return float(notice["at"]) + (wall - at)
 
 
 def loss_figures(result: FaultRun) -> dict[str, Any]:
     _, start, end = result.phases[0]
     finals = [e for at, e in result.finals("client") if start + 1 < at <= end + 0.5]
-    errors = [wer(e["text"]) for e in finals]
-    late = [clock(result, at) - float(e["end"]) for at, e in result.finals("client") if at > start]
+    errors = [client_wer(e["text"]) for e in finals]
+    late = [result.clock(at) - float(e["end"]) for at, e in result.finals("client") if at > start]
     return {
         "fault": "5% loss each way",
         "seconds": round(end - start, 1),
@@ -87,15 +76,15 @@ def outage_figures(result: FaultRun) -> list[dict[str, Any]]:
         (_, o_start, o_end), (_, _, end) = phases[i], phases[i + 1]
         lost = [at for at, e in result.notices("audio_lost") if o_start < at <= o_end + 1]
         restored = [at for at, e in result.notices("audio_restored") if o_end < at <= end]
-        healed = clock(result, o_end)
+        healed = result.clock(o_end)
         after = [
             (at, e) for at, e in result.finals("client") if float(e["start"]) > healed and at <= end
         ]
-        good = [at for at, e in after if wer(e["text"]) < 0.3]
+        good = [at for at, e in after if client_wer(e["text"]) < 0.3]
         inside = [
             e
             for _, e in result.finals("client")
-            if clock(result, o_start) + 1 < float(e["start"]) < healed - 1
+            if result.clock(o_start) + 1 < float(e["start"]) < healed - 1
         ]
         out.append(
             {
@@ -115,14 +104,16 @@ def outage_figures(result: FaultRun) -> list[dict[str, Any]]:
                     "client_to_therapist": round(result.rate(o_end + 3, end, "therapist_loud"), 1),
                 },
                 "finals_placed_inside_outage": len(inside),
-                "turn_cut_by_outage": [e["text"] for _, e in after[:1] if wer(e["text"]) >= 0.3],
+                "turn_cut_by_outage": [
+                    e["text"] for _, e in after[:1] if client_wer(e["text"]) >= 0.3
+                ],
             }
         )
     return out
 
 
 def run(workdir: Path, plan: Plan) -> FaultRun:
-    therapist_wav, client_wav, _ = synth_dialogue(TURNS, workdir / "audio", tail_s=1.0)  # type: ignore[arg-type]
+    therapist_wav, client_wav, _ = synth_dialogue(FAULT_TURNS, workdir / "audio", tail_s=1.0)
     with live_server(workdir, "--host", "0.0.0.0") as server, namespace() as ns:
         session = create_session(server)
         return asyncio.run(

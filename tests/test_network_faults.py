@@ -16,23 +16,19 @@ from pathlib import Path
 import pytest
 
 from assistant.testing.live import LiveServer, create_session, live_server, token_of
-from assistant.testing.netns import FaultRun, Namespace, Plan, fault_call, namespace, unavailable
-from assistant.testing.scoring import word_error_rate
+from assistant.testing.netns import (
+    FAULT_TURNS,
+    FaultRun,
+    Namespace,
+    Plan,
+    client_wer,
+    fault_call,
+    namespace,
+    unavailable,
+)
 from assistant.testing.synth import synth_dialogue
 
 pytestmark = pytest.mark.model
-
-TURNS = [
-    ("therapist", "What would you like to talk about today?"),
-    ("client", "I have been feeling tired and lonely since I moved to the city."),
-    ("therapist", "Tell me more about the move."),
-    ("client", "My new job keeps me busy and I have not made any friends yet."),
-]
-CLIENT_LINES = [text for speaker, text in TURNS if speaker == "client"]
-
-
-def wer(text: str) -> float:
-    return min(word_error_rate(line, text) for line in CLIENT_LINES)
 
 
 @pytest.fixture
@@ -51,7 +47,7 @@ def server(tmp_path: Path) -> Iterator[LiveServer]:
 
 
 def run(server: LiveServer, ns: Namespace, tmp_path: Path, plan: Plan) -> FaultRun:
-    therapist_wav, client_wav, _ = synth_dialogue(TURNS, tmp_path / "audio", tail_s=1.0)  # type: ignore[arg-type]
+    therapist_wav, client_wav, _ = synth_dialogue(FAULT_TURNS, tmp_path / "audio", tail_s=1.0)
     session = create_session(server)
     return asyncio.run(
         fault_call(
@@ -82,19 +78,13 @@ def test_five_percent_loss_holds_the_call_and_the_transcript(
     assert result.rate(start, end, "client_loud") > 5, "...the therapist's voice, not silence"
     finals = [e for at, e in result.finals("client") if start + 1 < at <= end + 0.5]
     assert len(finals) >= 3, f"the client's words keep reaching the panel: {finals}"
-    errors = [wer(e["text"]) for e in finals]
+    errors = [client_wer(e["text"]) for e in finals]
     assert statistics.median(errors) < 0.3, f"recognisable text under loss: {finals}"
     # turn times stay on the session clock (lost packets do not pull them earlier): each
     # final arrives a few seconds after the end of its speech, not ever later
     for at, e in result.finals("client"):
         if start < at:
-            assert 0 < result_clock(result, at) - e["end"] < 6.0, e
-
-
-def result_clock(result: FaultRun, wall: float) -> float:
-    """The session clock at wall time ``wall``, from the transcription_started notice."""
-    at, notice = result.notices("transcription_started")[0]
-    return float(notice["at"]) + (wall - at)
+            assert 0 < result.clock(at) - e["end"] < 6.0, e
 
 
 def test_a_ten_second_outage_is_told_and_transcription_resumes(
@@ -115,13 +105,13 @@ def test_a_ten_second_outage_is_told_and_transcription_resumes(
     assert result.rate(out_end + 3, end, "therapist_loud") > 5, "the therapist hears the client"
     assert result.rate(out_end + 3, end, "client_loud") > 5, "the client hears the therapist"
     # a whole turn spoken after the outage is transcribed, on the right time
-    clock_healed = result_clock(result, out_end)
+    clock_healed = result.clock(out_end)
     after = [e for _, e in result.finals("client") if float(e["start"]) > clock_healed]
-    assert any(wer(e["text"]) < 0.3 for e in after), f"transcription resumes: {after}"
+    assert any(client_wer(e["text"]) < 0.3 for e in after), f"transcription resumes: {after}"
     during = [
         e
         for _, e in result.finals("client")
-        if result_clock(result, out_start) + 1 < float(e["start"]) < clock_healed - 1
+        if result.clock(out_start) + 1 < float(e["start"]) < clock_healed - 1
     ]
     assert during == [], "nothing is placed inside the outage"
 

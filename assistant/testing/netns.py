@@ -42,10 +42,29 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from assistant.events import Speaker
+
 PREFIX = "attune-"
 POOL = ipaddress.ip_network("10.200.0.0/16")
 TABLE = "attune_fault"
 _NAME = re.compile(rf"^{PREFIX}(\d+)-[0-9a-f]+$")
+
+
+FAULT_TURNS: list[tuple[Speaker, str]] = [
+    ("therapist", "What would you like to talk about today?"),
+    ("client", "I have been feeling tired and lonely since I moved to the city."),
+    ("therapist", "Tell me more about the move."),
+    ("client", "My new job keeps me busy and I have not made any friends yet."),
+]
+"""The dialogue of the fault test and bench (the client's lines are what a fault must not
+garble)."""
+
+
+def client_wer(text: str) -> float:
+    """The word error rate of a client final against the closest of the client's lines."""
+    from assistant.testing.scoring import word_error_rate
+
+    return min(word_error_rate(line, text) for s, line in FAULT_TURNS if s == "client")
 
 
 class NetnsError(RuntimeError):
@@ -383,6 +402,11 @@ class FaultRun:
 
     def notices(self, code: str) -> list[tuple[float, dict[str, Any]]]:
         return [(at, e) for at, e in self.events if e["type"] == "notice" and e["code"] == code]
+
+    def clock(self, wall: float) -> float:
+        """The session clock at wall time ``wall``, from the transcription_started notice."""
+        at, notice = self.notices("transcription_started")[0]
+        return float(notice["at"]) + (wall - at)
 
     def rate(self, start: float, end: float, what: str) -> float:
         """Audio frames per second over [start, end] (``what``: a ``Sample`` counter)."""
