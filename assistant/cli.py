@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from assistant import logs
 from assistant.errors import AttuneError
+from assistant.eventloop import EVENT_LOOPS, default_loop
 
 if TYPE_CHECKING:
     from assistant.dialogue import DialogueStages
@@ -201,6 +202,22 @@ def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "(default 30)",
     )
     p.add_argument(
+        "--max-live-sessions",
+        type=int,
+        default=0,
+        metavar="N",
+        help="sessions running at once; a new one waits until one ends (default 0: no fixed "
+        "limit; a server whose sessions are falling behind refuses new ones either way). "
+        "`attune loadtest` measures what this machine holds",
+    )
+    p.add_argument(
+        "--event-loop",
+        choices=EVENT_LOOPS,
+        default=default_loop(),
+        help="uvloop (the default where installed: drains busy UDP sockets) or Python's "
+        "own asyncio loop",
+    )
+    p.add_argument(
         "--log-format",
         choices=("text", "json"),
         default="text",
@@ -283,6 +300,8 @@ def _serve(args: argparse.Namespace) -> int:
     from assistant.server.run import serve
     from assistant.speech.asr import AsrOptions
 
+    if args.max_live_sessions < 0:
+        raise AttuneError("--max-live-sessions must not be negative")
     servers = []
     for url in args.ice_server:
         if not url.startswith(("stun:", "turn:", "turns:")):
@@ -300,6 +319,7 @@ def _serve(args: argparse.Namespace) -> int:
         database_url=args.database_url,
         secure_cookies=args.secure_cookies,
         security=_security_options(args),
+        max_live_sessions=args.max_live_sessions,
         live=LiveOptions(
             ice_servers=tuple(servers),
             thresholds=Thresholds(silent_mic_s=args.alert_silent_mic),
@@ -316,7 +336,7 @@ def _serve(args: argparse.Namespace) -> int:
     # Whisper's encoder dominates a short segment's cost, so beam 5 on finals costs little;
     # interims are greedy (AsrOptions.interim_beam_size)
     asr = AsrOptions(model=args.asr_model, cpu_threads=args.threads, segment_window_s=10.0)
-    return serve(config, asr, build_stages(args))
+    return serve(config, asr, build_stages(args), event_loop=args.event_loop)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -43,6 +43,7 @@ from typing import Any
 
 import numpy as np
 
+from assistant import eventloop
 from assistant.events import Speaker
 from assistant.speech.guards import collapse_repeats
 from assistant.testing.live import THERAPIST, LiveServer, add_user, api, live_server, token_of
@@ -388,7 +389,7 @@ def run_load(
                 print(file=sys.stderr)
             return RunResult(runs, samples, t0, time.time() - t0, load_before)
 
-        return asyncio.run(main())
+        return eventloop.run(main())
 
 
 def run_soak(
@@ -438,7 +439,7 @@ def run_soak(
             return RunResult(runs, samples, t0, time.time() - t0, load_before)
 
         load_before = os.getloadavg()[0]
-        return asyncio.run(main())
+        return eventloop.run(main())
 
 
 def _script_for(
@@ -920,8 +921,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "--nice",
         type=int,
         help="run the server and the synthetic peers at this scheduling priority, e.g. -10 "
-        "(root): on a shared machine a starved server reads ICE consent answers too late "
-        "and its calls drop",
+        "(root): on a shared machine, figures of this run rather than of other work",
     )
 
 
@@ -1053,7 +1053,7 @@ def run_quiet(
                     )
                 return list(panel.events)
 
-        events = asyncio.run(main())
+        events = eventloop.run(main())
         cpu = proc.cpu_percent()
         health = _healthz(server.base_url)
     utterances = [e for _, e in events if e["type"] == "utterance"]

@@ -1,6 +1,6 @@
 """Load: N synthetic live sessions at once through a real `attune serve`, for a list of N.
 
-    .venv/bin/python bench/load.py --sessions 1,2,3,4 --minutes 2.5 --wait-load 1.0
+    .venv/bin/python bench/load.py --sessions 1,2,3,4,6 --minutes 2 --nice -10 --wait-load 1.0
 
 Each session: a therapist account, two real aiortc peers streaming the 30-turn dialogue of
 bench/dialogue.py (espeak-ng, rotated per session so that the sessions do not speak in step)

@@ -125,6 +125,40 @@ async def test_finals_are_never_dropped_and_interims_go_first() -> None:
     assert interims_after_finals == []  # queued interims never overtook or followed finals
 
 
+async def test_a_slow_delivery_holds_up_neither_the_recogniser_nor_other_sessions() -> None:
+    transcriber = GatedTranscriber()
+    transcriber.gate.set()
+    service = TranscriptionService(transcriber)
+    service.start()
+    release = asyncio.Event()
+    slow: list[str] = []
+    fast: list[str] = []
+
+    async def deliver_slowly(u: Utterance, waited: float) -> None:
+        await release.wait()  # coding and storing a session's turn, on a busy server
+        slow.append(str(u.id))
+
+    async def deliver(u: Utterance, waited: float) -> None:
+        fast.append(str(u.id))
+
+    for i in range(3):
+        service.submit(job(f"a{i}", True, 1000 + i), deliver_slowly)
+    service.submit(job("b0", True, 2000), deliver)
+    for _ in range(100):
+        if fast:
+            break
+        await asyncio.sleep(0.02)
+    assert fast == ["b0"] and slow == []  # the other session's turn went past the slow one
+    assert service.stats.finals_done == 4  # the recogniser did not wait for deliveries
+    release.set()
+    for _ in range(100):
+        if len(slow) == 3:
+            break
+        await asyncio.sleep(0.02)
+    await service.stop()
+    assert slow == ["a0", "a1", "a2"]  # one session's turns keep their order
+
+
 async def test_a_newer_job_replaces_queued_interims_of_the_same_utterance() -> None:
     transcriber = GatedTranscriber()
     service = TranscriptionService(transcriber)

@@ -265,6 +265,11 @@ function connect() {
     };
     if (reasons[event.code]) return fatal(reasons[event.code]);
     if (closedForGood) return;
+    if (event.code === 4429) {  // the server is full or strained: it says why; try again later
+      status(`${event.reason || "The server is busy."} Trying again in 30 s…`);
+      setTimeout(connect, 30000);
+      return;
+    }
     status("Connection lost: reconnecting…");
     setTimeout(connect, Math.min(1000 * 2 ** retry++, 10000));
   };

@@ -15,6 +15,8 @@ import time
 import av
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
+from assistant.live.fanout import Subscription
+
 AUDIO_RATE = 48_000
 AUDIO_PTIME = 0.020
 VIDEO_CLOCK = 90_000
@@ -55,9 +57,14 @@ class ForwardTrack(MediaStreamTrack):
             # polled between blank frames: when its media flows again, so does this track
             wait = AUDIO_PTIME if self.kind == "audio" else 1 / VIDEO_FPS
             try:
-                got = await asyncio.wait_for(
-                    source.recv(), wait if self._quiet else SOURCE_TIMEOUT_S
-                )
+                if isinstance(source, Subscription) and source.waiting:
+                    # a frame is there: take it now (wait_for would cost a task and a turn
+                    # of the event loop per frame, more than a busy loop has for 50 a second)
+                    got = await source.recv()
+                else:
+                    got = await asyncio.wait_for(
+                        source.recv(), wait if self._quiet else SOURCE_TIMEOUT_S
+                    )
                 self._quiet = False
                 if isinstance(got, av.VideoFrame):
                     frame = got

@@ -19,6 +19,8 @@ from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSession
 from aiortc.contrib.media import MediaRelay
 from aiortc.mediastreams import MediaStreamTrack
 
+from assistant.live import rtc_tuning
+
 log = logging.getLogger("attune.check")
 
 MAX_LOOPBACK_S = 30.0
@@ -46,6 +48,7 @@ class Loopback:
     """One browser's connection test: its media and data channel, sent back."""
 
     def __init__(self, ice_servers: tuple[RTCIceServer, ...] = ()) -> None:
+        rtc_tuning.install()  # what a busy relay needs from aiortc/aioice (rtc_tuning.py)
         self.pc = RTCPeerConnection(RTCConfiguration(iceServers=list(ice_servers)))
         self._relay = MediaRelay()
         self._echoes: list[MediaStreamTrack] = []

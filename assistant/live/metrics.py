@@ -65,6 +65,12 @@ class LiveMetrics:
         self.notices = Counter(
             "attune_notices", "Notices shown on therapists' panels.", ["code"], registry=r
         )
+        self.audio_dropped = Counter(
+            "attune_audio_dropped_seconds",
+            "Audio a speech tap dropped because the server fell 5 s behind (overload).",
+            ["role"],
+            registry=r,
+        )
         self.nudges = Counter(
             "attune_nudges", "Setup messages assistants sent to participants.", registry=r
         )

@@ -2,7 +2,7 @@
 therapist's private panel.
 
 Media: each browser sends camera and microphone; the room forwards each participant's audio
-and video to the other (``MediaRelay``, one ``ForwardTrack`` per kind and direction, so joins
+and video to the other (``MediaFanOut``, one ``ForwardTrack`` per kind and direction, so joins
 and rejoins need no renegotiation) and taps each participant's audio into its speech chain.
 Speech: chain -> ``TranscriptionService`` (shared, bounded) -> the dialogue stages -> panel.
 Only the therapist's panel connections ever receive transcript, label or cue events.
@@ -24,16 +24,16 @@ from typing import Any
 import av
 import numpy as np
 from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSessionDescription
-from aiortc.contrib.media import MediaRelay
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from assistant.cues.rules import CueEngine
 from assistant.dialogue import DialogueStages
 from assistant.events import Event, Speaker, Utterance, notice_event
-from assistant.live import jitter
+from assistant.live import jitter, rtc_tuning
 from assistant.live.audio_watch import AudioWatch
 from assistant.live.consent import DEFAULT_CONSENT_TEXT, Consent
 from assistant.live.crosstalk import BleedFilter
+from assistant.live.fanout import MediaFanOut, Subscription
 from assistant.live.forward import ForwardTrack
 from assistant.live.health import ParticipantHealth, Thresholds, level_db
 from assistant.live.metrics import LiveMetrics
@@ -51,6 +51,13 @@ log = logging.getLogger("attune.room")
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 LAG_NOTICE_S = 2.0
 LAG_NOTICE_EVERY_S = 30.0
+FRAME_S = 0.020
+"""Browsers send (and aiortc decodes) Opus in 20 ms frames."""
+TAP_BACKLOG_FRAMES = 250
+"""A speech tap more than 5 s behind its participant (an overloaded server) drops its oldest
+audio, which it hears as silence, rather than falling further behind."""
+FORWARD_AUDIO_BACKLOG_FRAMES = 25
+"""Forwarded audio more than half a second behind drops its oldest frames."""
 TICK_S = 5.0
 RESTART_AFTER_LOST_S = 1.0
 """A longer gap in a participant's audio (an outage) restarts their speech chain at the
@@ -98,6 +105,7 @@ class Participant:
     forward: dict[str, ForwardTrack] = field(default_factory=dict)
     incoming: dict[str, MediaStreamTrack] = field(default_factory=dict)
     tap: asyncio.Task[None] | None = None
+    tap_feed: Subscription | None = None
     admitted: bool = False
     health: ParticipantHealth = field(init=False)
 
@@ -132,7 +140,7 @@ class Room:
             "therapist": Participant("therapist", admitted=True),
             "client": Participant("client"),
         }
-        self.relay = MediaRelay()
+        self.fanout = MediaFanOut()
         self.dialogue = stages.dialogue(
             session.id, times_estimated=False, planned_minutes=session.planned_minutes
         )
@@ -148,6 +156,8 @@ class Room:
         self._bleed = BleedFilter()
         self._last_lag_notice = -LAG_NOTICE_EVERY_S
         self._last_store_notice = -LAG_NOTICE_EVERY_S
+        self._last_overload_notice = -LAG_NOTICE_EVERY_S
+        self._strained_at: float | None = None  # monotonic time a tap last dropped audio
         self._connection_ids = itertools.count(1)
         self._dialogue_lock = asyncio.Lock()
         self.consent = Consent()
@@ -236,10 +246,27 @@ class Room:
         return True
 
     def transcription_lag(self) -> float:
-        """How long the oldest final transcription of this session has been waiting."""
-        if not self._pending_finals:
-            return 0.0
-        return max(0.0, self.now() - min(self._pending_finals.values()))
+        """How far transcription is behind: the longer of how long the oldest final job has
+        waited for the recogniser and how much audio a speech tap has still to read."""
+        waited = 0.0
+        if self._pending_finals:
+            waited = max(0.0, self.now() - min(self._pending_finals.values()))
+        return max(waited, *(self.tap_behind_s(role) for role in self.participants))
+
+    @property
+    def active(self) -> bool:
+        """Someone is connected to the session's control channel."""
+        return any(p.send is not None for p in self.participants.values())
+
+    def strained_within(self, seconds: float) -> bool:
+        """A speech tap fell 5 s behind and dropped audio in the last ``seconds`` (admission
+        keeps new sessions out of a server that cannot keep up)."""
+        return self._strained_at is not None and time.monotonic() - self._strained_at < seconds
+
+    def tap_behind_s(self, role: Role) -> float:
+        """Seconds of a participant's audio received and not yet read by their speech tap."""
+        feed = self.participants[role].tap_feed
+        return feed.waiting * FRAME_S if feed is not None else 0.0
 
     def state(self, role: Role) -> str:
         return "admitted" if self.participants[role].admitted else "waiting"
@@ -299,6 +326,7 @@ class Room:
         """Answer a participant's offer; raises ValueError on an unusable offer."""
         p = self.participants[role]
         await self._close_peer(p)
+        rtc_tuning.install()  # what a busy relay needs from aiortc/aioice (rtc_tuning.py)
         pc = RTCPeerConnection(RTCConfiguration(iceServers=list(self.options.ice_servers)))
         p.pc = pc
         p.forward = {"audio": ForwardTrack("audio"), "video": ForwardTrack("video")}
@@ -309,8 +337,9 @@ class Room:
                 return
             p.incoming[track.kind] = track
             if track.kind == "audio":
+                p.tap_feed = self.fanout.subscribe(track, TAP_BACKLOG_FRAMES)
                 p.tap = asyncio.get_running_loop().create_task(
-                    self._tap(p, self.relay.subscribe(track, buffered=True)),
+                    self._tap(p, p.tap_feed),
                     name=f"tap-{self.session.id}-{role}",
                 )
             self._wire()
@@ -353,11 +382,13 @@ class Room:
                 if track is None or track.readyState != "live":
                     continue
                 current = forward.source
-                if current is not None and getattr(current, "_source", None) is track:
+                if isinstance(current, Subscription) and current.source is track:
                     continue
-                # audio keeps every frame (a burst after a network hiccup is played, not
-                # dropped); video keeps only the newest picture
-                forward.set_source(self.relay.subscribe(track, buffered=kind == "audio"))
+                # audio keeps half a second (a burst after a network hiccup is played, not
+                # dropped; a relay that falls further behind drops rather than delays); video
+                # keeps only the newest picture
+                backlog = FORWARD_AUDIO_BACKLOG_FRAMES if kind == "audio" else 1
+                forward.set_source(self.fanout.subscribe(track, backlog))
                 if current is not None:
                     current.stop()
 
@@ -380,12 +411,13 @@ class Room:
             except Exception:  # aiortc fails to close a connection an unusable offer half-built
                 log.debug("closing a peer connection failed", exc_info=True)
 
-    async def _tap(self, p: Participant, track: MediaStreamTrack) -> None:
+    async def _tap(self, p: Participant, track: Subscription) -> None:
         """The participant's chain: audio in -> 16 kHz mono -> VAD -> queued speech jobs."""
         role: Speaker = p.role
         resampler = av.AudioResampler(format="s16", layout="mono", rate=SAMPLE_RATE)
         detector: SpeechDetector | None = None
         expected_pts: int | None = None  # where the next frame starts if the network lost none
+        dropped = 0
         try:
             while True:
                 try:
@@ -394,6 +426,9 @@ class Room:
                     break
                 if not isinstance(frame, av.AudioFrame):
                     continue
+                if track.dropped > dropped:  # the server fell 5 s behind: audio was dropped
+                    await self._overloaded(role, (track.dropped - dropped) * FRAME_S)
+                    dropped = track.dropped
                 lost_s, expected_pts = _lost_before(frame, expected_pts)
                 # every 8th sample is plenty for a level (the meter was 14 % of the tap's time)
                 p.health.audio(self.now(), level_db(frame.to_ndarray()[..., ::8]))
@@ -449,6 +484,34 @@ class Room:
                     self._submit(job)
             track.stop()
 
+    async def _overloaded(self, role: Role, dropped_s: float) -> None:
+        """A speech tap dropped audio because the server could not keep up: tell the
+        therapist (at most once in 30 s) and count it."""
+        self._strained_at = time.monotonic()
+        if self.metrics is not None:
+            self.metrics.audio_dropped.labels(role).inc(dropped_s)
+        log.warning(
+            "session %s: the %s's speech tap fell %.0f s behind and dropped %.2f s of audio",
+            self.session.id,
+            role,
+            TAP_BACKLOG_FRAMES * FRAME_S,
+            dropped_s,
+        )
+        if self.now() - self._last_overload_notice < LAG_NOTICE_EVERY_S:
+            return
+        self._last_overload_notice = self.now()
+        await self.publish(
+            notice_event(
+                self.session.id,
+                self.now(),
+                "server_overloaded",
+                f"The server is overloaded: some of the {role}'s speech could not be "
+                "transcribed, so cues may be missing. Ask your administrator to run fewer "
+                "sessions at once on this machine.",
+                role=role,
+            )
+        )
+
     def _submit(self, job: SpeechJob) -> None:
         if job.final:
             self._pending_finals.setdefault(job.utterance_id, self.now())
@@ -462,14 +525,16 @@ class Room:
         if self.closed or since is None or utterance.start < since - 0.5:
             return  # nothing heard before consent, or after its withdrawal, reaches anyone
         uid = str(utterance.id)
-        if waited > LAG_NOTICE_S and self.now() - self._last_lag_notice > LAG_NOTICE_EVERY_S:
+        # behind: waiting for the recogniser, or audio not yet read by the speaker's tap
+        behind = max(waited, self.tap_behind_s(utterance.speaker))
+        if behind > LAG_NOTICE_S and self.now() - self._last_lag_notice > LAG_NOTICE_EVERY_S:
             self._last_lag_notice = self.now()
             await self.publish(
                 notice_event(
                     self.session.id,
                     self.now(),
                     "transcription_lagging",
-                    f"Transcription is running {waited:.0f} s behind; text will catch up.",
+                    f"Transcription is running {behind:.0f} s behind; text will catch up.",
                 )
             )
         if not utterance.final:

@@ -9,6 +9,11 @@ transcription lags.
 Speculation: a chain sends a speculative job as soon as a pause begins. If the pause then
 ends the turn, the final job has the same audio, and the speculative transcript is reused
 instead of transcribing again: the final reaches the panel a few hundred milliseconds sooner.
+
+Delivery: each result goes to its session's outbox, which one task per session empties in
+order (coding, storing, sending to the panel). The recogniser moves on to the next job at
+once: when it awaited each delivery itself, it stood idle 40% of the time at six sessions
+while 35 jobs waited (docs/reliability.md, "Load").
 """
 
 from __future__ import annotations
@@ -69,6 +74,8 @@ class TranscriptionService:
         self._speculated: dict[tuple[Deliver, str, float], Utterance] = {}
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._outboxes: dict[Deliver, collections.deque[tuple[Utterance, float]]] = {}
+        self._delivering: set[asyncio.Task[None]] = set()
 
     @property
     def depth(self) -> int:
@@ -95,6 +102,10 @@ class TranscriptionService:
             except asyncio.CancelledError:
                 pass
             self._task = None
+        delivering = list(self._delivering)
+        for task in delivering:
+            task.cancel()
+        await asyncio.gather(*delivering, return_exceptions=True)
 
     def _remember(self, key: tuple[Deliver, str, float], utterance: Utterance) -> None:
         self._speculated[key] = utterance
@@ -173,10 +184,31 @@ class TranscriptionService:
                 self.stats.finals_done += 1
             else:
                 self.stats.interims_done += 1
-            try:
-                await item.deliver(utterance, waited)
-            except Exception:
-                log.exception("delivering %s failed", item.job.utterance_id)
+            self._hand_over(item.deliver, utterance, waited)
+
+    def _hand_over(self, deliver: Deliver, utterance: Utterance, waited: float) -> None:
+        """Queue a result for its session; one task per session delivers them in order."""
+        box = self._outboxes.get(deliver)
+        if box is None:
+            box = self._outboxes[deliver] = collections.deque()
+            task = asyncio.get_running_loop().create_task(self._deliver_all(deliver, box))
+            self._delivering.add(task)
+            task.add_done_callback(self._delivering.discard)
+        box.append((utterance, waited))
+
+    async def _deliver_all(
+        self, deliver: Deliver, box: collections.deque[tuple[Utterance, float]]
+    ) -> None:
+        try:
+            while box:
+                utterance, waited = box.popleft()
+                try:
+                    await deliver(utterance, waited)
+                except Exception:
+                    log.exception("delivering %s failed", utterance.id)
+        finally:
+            if self._outboxes.get(deliver) is box:
+                del self._outboxes[deliver]
 
 
 def _kind(job: SpeechJob) -> str:

@@ -62,6 +62,9 @@ class ServeConfig:
     consent_text: str = DEFAULT_CONSENT_TEXT
     security: SecurityOptions = field(default_factory=SecurityOptions)
     """TLS, rate limits and session limits (security.py)."""
+    max_live_sessions: int = 0
+    """Sessions running at once; one more is refused until one ends (0: no fixed limit;
+    a strained server refuses new sessions either way, admission.py)."""
 
     @property
     def base_url(self) -> str:

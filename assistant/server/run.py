@@ -3,7 +3,6 @@ websockets protocol implementation."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import ssl
 import sys
@@ -11,7 +10,9 @@ from collections.abc import Callable
 
 import uvicorn
 
+from assistant import eventloop
 from assistant.dialogue import DialogueStages
+from assistant.eventloop import EventLoop
 from assistant.server.app import ServeConfig, create_app
 from assistant.server.sockets import MAX_MESSAGE
 from assistant.speech.asr import AsrOptions, WhisperTranscriber
@@ -63,7 +64,12 @@ def open_configured_store(config: ServeConfig) -> SqlStore:
     return open_store(config.database_url or config.data_dir, data_dir=config.data_dir)
 
 
-def serve(config: ServeConfig, asr: AsrOptions, stages: DialogueStages) -> int:
+def serve(
+    config: ServeConfig,
+    asr: AsrOptions,
+    stages: DialogueStages,
+    event_loop: EventLoop | None = None,
+) -> int:
     store = open_configured_store(config)
     try:
         problems = store.integrity_check()
@@ -83,7 +89,7 @@ def serve(config: ServeConfig, asr: AsrOptions, stages: DialogueStages) -> int:
                 file=sys.stderr,
             )
         print("Ctrl+C stops the server.", file=sys.stderr, flush=True)
-        asyncio.run(server.serve())
+        eventloop.run(server.serve(), event_loop)
     finally:
         store.close()
     return 0

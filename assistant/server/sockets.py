@@ -19,6 +19,7 @@ from assistant.cues.catalog import KINDS
 from assistant.live.health import browser_name, parse_check, parse_stats
 from assistant.live.room import Room, other
 from assistant.live.sessions import Role
+from assistant.server import admission
 from assistant.server.auth import current_user
 from assistant.store.records import FEEDBACK_VALUES
 
@@ -144,6 +145,11 @@ async def control_socket(ws: WebSocket) -> None:
     if found is None:
         return
     session_id, role = found
+    opening = session_id not in app.rooms or not app.rooms[session_id].active
+    refused = admission.refusal(app.rooms.values(), app.config.max_live_sessions)
+    if opening and refused:  # a session already running always takes its participants
+        await channel.close(Close.BUSY, refused)
+        return
     room = await app.room(session_id)
     if room.closed:
         await channel.close(Close.ENDED, "the session has ended")

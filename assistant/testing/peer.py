@@ -20,7 +20,7 @@ from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.contrib.media import MediaPlayer
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack, VideoStreamTrack
 
-from assistant.live import jitter
+from assistant.live import jitter, rtc_tuning
 
 
 @dataclass
@@ -101,6 +101,7 @@ class PeerParticipant:
 
     async def start_media(self) -> None:
         """Offer camera (a test pattern) and microphone (the WAV, played in real time)."""
+        rtc_tuning.install()  # what a busy relay needs from aiortc/aioice (rtc_tuning.py)
         pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
         self._pc = pc
         if self.wav is not None:
