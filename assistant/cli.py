@@ -207,8 +207,8 @@ def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         default=0,
         metavar="N",
         help="sessions running at once; a new one waits until one ends (default 0: no fixed "
-        "limit; a server whose sessions are falling behind refuses new ones either way). "
-        "`attune loadtest` measures what this machine holds",
+        "limit; a server that had to drop a running session's audio refuses new ones for a "
+        "minute either way). `attune loadtest` measures what this machine holds",
     )
     p.add_argument(
         "--event-loop",

@@ -4,7 +4,7 @@ bounded backlog.
 
 aiortc's ``MediaRelay`` gives each consumer either every frame (an unbounded queue) or only the
 newest. On a relay whose event loop is saturated the unbounded queues of the forwarded audio
-grew by about 350 frames a second at four sessions on the 2-core machine (1.4 GB in two
+grew by about 350 frames a second at four sessions on the 2-core machine (RSS 1.2 -> 2.1 GB in two
 minutes; ``bench/load.py``): the listener's audio fell further and further behind and memory
 ran away. Here every consumer states how far behind it may fall: when it is further behind,
 its oldest frames are dropped and counted. The forwarded audio keeps half a second (a burst

@@ -63,8 +63,9 @@ class ServeConfig:
     security: SecurityOptions = field(default_factory=SecurityOptions)
     """TLS, rate limits and session limits (security.py)."""
     max_live_sessions: int = 0
-    """Sessions running at once; one more is refused until one ends (0: no fixed limit;
-    a strained server refuses new sessions either way, admission.py)."""
+    """Sessions running at once; one more is refused until one ends (0: no fixed limit; a
+    server that had to drop a running session's audio refuses new ones either way,
+    admission.py)."""
 
     @property
     def base_url(self) -> str:
