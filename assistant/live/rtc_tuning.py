@@ -9,20 +9,19 @@ hundreds of kilobytes (seconds of media), and every call dropped 33-39 s in.
   connection. An answer that waits behind a second of queued media counts as none, so a
   relay that is merely late closes every call 30 s into an overload, although each peer is
   there and answering. RFC 7675 expires consent when *no* answer has come for 30 s; that is
-  what :func:`query_consent` does: each check is retransmitted (0.5, 1, 2 s) and any
-  authenticated answer renews consent. A peer that is really gone still expires after 30 s.
+  what :func:`query_consent` does: each check is sent again 0.5 s and 1.5 s later, and any
+  authenticated answer (up to 3.5 s late) renews consent. A peer that is really gone still
+  expires after 30 s.
 - **Audio level** (RFC 6465). aiortc computes the level of every outgoing audio frame in a
   pure-Python loop over its samples (~0.3 ms a frame, 50 frames a second a participant, on
   the event loop): a tenth of the relay's loop at three sessions. :func:`audio_level_dbov`
   gives the same figure (within 1 dB) from a few hundred of the samples.
-
 - **Audio encoding**. aiortc encodes every outgoing frame in a thread of the loop's executor and
   awaits it: one thread hand-off and at least one loop iteration per 20 ms audio frame. On a
   busy loop (iterations of 50 ms and more at four sessions) an audio sender got through fewer
   than 50 frames a second and its listener's audio fell behind (half of it dropped, with
   fanout.py's bound). An Opus frame takes ~0.1 ms to encode, far less than the hand-off:
   :func:`next_encoded_frame` encodes audio on the loop; video still goes to the executor.
-
 - **Decoded frames to the loop**. aiortc's decoder threads hand each decoded frame to the loop
   with ``asyncio.run_coroutine_threadsafe(queue.put(frame))``: a future, a task and their
   callbacks per frame, a fifth of the loop's time at four sessions (py-spy).
@@ -64,9 +63,9 @@ AIOICE_QUERY_CONSENT = getattr(ice.Connection, "query_consent", None)
 AIORTC_AUDIO_LEVEL = getattr(rtp, "compute_audio_level_dbov", None)
 AIORTC_NEXT_ENCODED_FRAME = getattr(rtcrtpsender.RTCRtpSender, "_next_encoded_frame", None)
 AIORTC_DECODER_WORKER = getattr(rtcrtpreceiver, "decoder_worker", None)
+"""What :func:`install` replaces (kept for comparison in the tests)."""
 _SENDER_TRACK = "_RTCRtpSender__track"
 _SENDER_ENCODER = "_RTCRtpSender__encoder"
-"""What :func:`install` replaces (kept for comparison in the tests)."""
 
 _installed = False
 
