@@ -668,6 +668,7 @@ class Room:
         self._watcher.cancel()
         for p in self.participants.values():
             await self._close_peer(p)
+        await self.fanout.close()  # readers of tracks that never reported their end
         if self.recordings is not None:
             await self.recordings.close()
 
@@ -686,5 +687,6 @@ class Room:
             await self._send(role, {"type": "ended"})
         for p in self.participants.values():
             await self._close_peer(p)
+        await self.fanout.close()  # readers of tracks that never reported their end
         if self.recordings is not None:
             await self.recordings.close()

@@ -145,11 +145,12 @@ async def control_socket(ws: WebSocket) -> None:
     if found is None:
         return
     session_id, role = found
-    opening = session_id not in app.rooms or not app.rooms[session_id].active
-    refused = admission.refusal(app.rooms.values(), app.config.max_live_sessions)
-    if opening and refused:  # a session already running always takes its participants
-        await channel.close(Close.BUSY, refused)
-        return
+    running = session_id in app.rooms and app.rooms[session_id].active
+    if not running:  # a session already running always takes its participants back
+        refused = admission.refusal(app.rooms.values(), app.config.max_live_sessions)
+        if refused:
+            await channel.close(Close.BUSY, refused)
+            return
     room = await app.room(session_id)
     if room.closed:
         await channel.close(Close.ENDED, "the session has ended")
