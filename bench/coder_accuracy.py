@@ -1,10 +1,10 @@
 """Benchmark: grouped 5-fold cross-validated accuracy of the utterance coder on AnnoMI.
 
-    .venv/bin/python bench/coder_accuracy.py                # re-run the CV (~35 min, 1 core)
+    .venv/bin/python bench/coder_accuracy.py                # re-run the CV (CPU: hours; --device cuda)
     .venv/bin/python bench/coder_accuracy.py --committed    # print models/cue-coder/metrics.json
 
 Folds are grouped by transcript (GroupKFold on transcript_id); each fold fine-tunes the
-encoder's top layers and the head from scratch, so no transcript is both trained and scored.
+encoder's layers and the head from scratch, so no transcript is both trained and scored.
 The re-run calls `assistant.coding.train.main --cv-only` with the committed model's settings.
 """
 
@@ -32,6 +32,7 @@ def main() -> int:
     p.add_argument("--folds", type=int, default=5)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--committed", action="store_true", help="print the committed CV table")
+    p.add_argument("--device", default="", help="torch device (default cpu; cuda on a GPU)")
     args = p.parse_args()
     metrics = json.loads((DEFAULT_MODEL_DIR / "metrics.json").read_text())
     if args.committed:
@@ -58,6 +59,13 @@ def main() -> int:
         "--seed",
         str(cfg["seed"]),
         "--context" if cfg.get("context") else "--no-context",
+        "--lr-encoder",
+        str(cfg.get("lr_encoder", train.TrainConfig.lr_encoder)),
+        "--batch-size",
+        str(cfg.get("batch_size", train.TrainConfig.batch_size)),
+        "--class-weight-power",
+        str(cfg.get("class_weight_power", 0.0)),
+        *(["--device", args.device] if args.device else []),
     ]
     return train.main(argv)
 

@@ -20,7 +20,7 @@ from assistant.testing.live import (
     live_server,
 )
 from assistant.testing.scoring import word_error_rate
-from assistant.testing.synth import synth_dialogue
+from assistant.testing.synth import looping_lines, synth_dialogue
 
 pytestmark = [pytest.mark.browser, pytest.mark.model]
 
@@ -39,11 +39,26 @@ def finals(page: Any, speaker: str) -> list[str]:
     return texts
 
 
-def wait_for(predicate: Any, timeout: float, what: str) -> None:
+def recognised(expected: str, texts: list[str], span: int = 3) -> bool:
+    """Whether ``expected`` is in ``texts`` (finals in panel order) with a word error rate under
+    0.35, read across up to ``span`` consecutive finals: on a starved machine (CI's two shared
+    cores) Chromium's fake microphone delivers its WAV with gaps, and the voice detector then
+    ends a turn mid-sentence. The relay itself loses nothing there (its jitter buffer and gap
+    accounting saw no lost packet in runs that split turns)."""
+    return any(
+        word_error_rate(expected, " ".join(texts[i : i + n])) < 0.35
+        for n in range(1, span + 1)
+        for i in range(len(texts) - n + 1)
+    )
+
+
+def wait_for(predicate: Any, timeout: float, what: str, seen: Any = None) -> None:
+    """Poll ``predicate``; on timeout say what was awaited and, if given, what ``seen()`` shows."""
     deadline = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
+            shown = f"; saw {seen()!r}" if seen is not None else ""
+            raise AssertionError(f"timed out waiting for {what}{shown}")
         time.sleep(0.5)
 
 
@@ -80,13 +95,15 @@ def test_two_browsers_hold_a_session_and_only_the_therapist_sees_the_transcript(
     tmp_path: Path,
 ) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
-    therapist_wav, client_wav, _ = synth_dialogue(
-        [("therapist", THERAPIST), ("client", CLIENT)], tmp_path / "audio", tail_s=2.0
+    wavs = looping_lines(
+        {"therapist": THERAPIST, "client": CLIENT},
+        tmp_path / "audio",
+        {"therapist": 7.0, "client": 9.5},
     )
     with live_server(tmp_path) as server, sync_playwright() as pw:
         session = create_session(server)
-        therapist_ctx = launch_participant(pw, tmp_path / "therapist", therapist_wav)
-        client_ctx = launch_participant(pw, tmp_path / "client", client_wav)
+        therapist_ctx = launch_participant(pw, tmp_path / "therapist", wavs["therapist"])
+        client_ctx = launch_participant(pw, tmp_path / "client", wavs["client"])
         client_frames: list[str] = []
 
         def record(ws: Any) -> None:
@@ -110,16 +127,16 @@ def test_two_browsers_hold_a_session_and_only_the_therapist_sees_the_transcript(
         # the fake microphones loop their WAVs from the setup check on, so the first turn
         # heard may start mid-sentence: wait for a whole one
         wait_for(
-            lambda: any(
-                word_error_rate(THERAPIST, t) < 0.35 for t in finals(therapist, "therapist")
-            ),
-            30,
+            lambda: recognised(THERAPIST, finals(therapist, "therapist")),
+            60,
             "the therapist's words, recognisably",
+            lambda: finals(therapist, "therapist"),
         )
         wait_for(
-            lambda: any(word_error_rate(CLIENT, t) < 0.35 for t in finals(therapist, "client")),
-            30,
+            lambda: recognised(CLIENT, finals(therapist, "client")),
+            60,
             "the client's words, recognisably",
+            lambda: finals(therapist, "client"),
         )
         assert therapist.locator("#transcript li[data-speaker='client']").count() >= 1
         assert_media_flows(therapist, "the therapist")

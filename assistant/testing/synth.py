@@ -59,6 +59,35 @@ def write_wav(path: Path, samples: np.ndarray, rate: int = SAMPLE_RATE) -> None:
         w.writeframes(pcm.tobytes())
 
 
+def looping_lines(
+    lines: dict[Speaker, str],
+    out_dir: Path,
+    periods_s: dict[Speaker, float],
+    *,
+    lead_s: float = 0.5,
+    voices: dict[Speaker, str] | None = None,
+) -> dict[Speaker, Path]:
+    """Write ``<speaker>.wav`` for a browser's fake microphone, which loops its file: the
+    speaker's line after ``lead_s``, then silence up to the speaker's own period.
+
+    Each browser starts its loop when it opens the microphone, so two loops of one length
+    would keep whatever overlap they start with. Periods of different lengths drift against
+    each other, so some repetitions do not overlap: overlapping speech is double talk, which
+    the browsers' echo cancellation (on in the room, by design) partly suppresses, and which
+    starved CPUs (CI's two shared cores) make worse."""
+    voices = voices or VOICES
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths: dict[Speaker, Path] = {}
+    for speaker, text in lines.items():
+        clip = speak(text, voices[speaker])
+        start = int(lead_s * SAMPLE_RATE)
+        track = np.zeros(max(int(periods_s[speaker] * SAMPLE_RATE), start + len(clip)), np.float32)
+        track[start : start + len(clip)] = clip
+        paths[speaker] = out_dir / f"{speaker}.wav"
+        write_wav(paths[speaker], track)
+    return paths
+
+
 def synth_dialogue(
     turns: list[tuple[Speaker, str]],
     out_dir: Path,
