@@ -184,13 +184,15 @@ def test_a_spoken_dialogue_raises_cues_on_the_therapist_panel_only(tmp_path: Pat
     closed question: the therapist's panel shows a cue, the client's page gets nothing."""
     client_says = "Since my wife left I feel so lonely. I really want to stop drinking."
     therapist_says = "Do you drink every day?"
-    therapist_wav, client_wav, _ = synth_dialogue(
-        [("client", client_says), ("therapist", therapist_says)], tmp_path / "audio", tail_s=2.0
+    wavs = looping_lines(
+        {"client": client_says, "therapist": therapist_says},
+        tmp_path / "audio",
+        {"client": 9.5, "therapist": 7.0},
     )
     with live_server(tmp_path) as server, sync_playwright() as pw:
         session = create_session(server)
-        therapist_ctx = launch_participant(pw, tmp_path / "therapist", therapist_wav)
-        client_ctx = launch_participant(pw, tmp_path / "client", client_wav)
+        therapist_ctx = launch_participant(pw, tmp_path / "therapist", wavs["therapist"])
+        client_ctx = launch_participant(pw, tmp_path / "client", wavs["client"])
         client_frames: list[str] = []
         client_ctx.on(
             "page",
@@ -209,14 +211,26 @@ def test_a_spoken_dialogue_raises_cues_on_the_therapist_panel_only(tmp_path: Pat
             )
             return set(kinds)
 
+        def coded_finals() -> list[tuple[str, str, Any]]:
+            found: list[tuple[str, str, Any]] = therapist.evaluate(
+                "window.attunePanel.events.filter(e => e.type === 'utterance' && e.final)"
+                ".map(e => [e.speaker, e.text, e.labels])"
+            )
+            return found
+
         wait_for(
             lambda: {"closed_question", "missed_reflection"} <= cue_kinds(),
             90,
             "a closed question and a missed reflection on the panel",
+            lambda: (cue_kinds(), coded_finals()),
         )
-        card = therapist.locator(".cue-card").first
-        card.wait_for(timeout=10000)
-        assert card.get_attribute("data-kind") in {"missed_reflection", "closed_question"}
+        # other cards may show too (an affirmation where a garbled turn codes as an open
+        # question, say): the expected ones must, and a new one comes with each repetition
+        expected = therapist.locator(
+            ".cue-card[data-kind='missed_reflection'], .cue-card[data-kind='closed_question']"
+        ).first
+        expected.wait_for(timeout=60000)
+        card = therapist.locator(f".cue-card[data-id='{expected.get_attribute('data-id')}']")
         labels: list[Any] = therapist.evaluate(
             "window.attunePanel.events.filter(e => e.type === 'utterance' && e.final)"
             ".map(e => e.labels)"
@@ -226,7 +240,7 @@ def test_a_spoken_dialogue_raises_cues_on_the_therapist_panel_only(tmp_path: Pat
         therapist.screenshot(path=str(ARTIFACTS / "room-therapist-cues.png"))
         # feedback on the cue reaches the server and the card goes away
         card.locator("button[data-value='helpful']").click()
-        assert therapist.locator(".cue-card").count() == 0
+        assert card.count() == 0
         for frame in client_frames:
             if frame.startswith("{"):
                 assert json.loads(frame)["type"] not in {"utterance", "cue", "summary", "notice"}
