@@ -1,7 +1,7 @@
 """Benchmark: grouped 5-fold cross-validated accuracy of the utterance coder on AnnoMI.
 
-    .venv/bin/python bench/coder_accuracy.py                # re-run the CV (CPU: hours; --device cuda)
-    .venv/bin/python bench/coder_accuracy.py --committed    # print models/cue-coder/metrics.json
+    .venv/bin/python bench/coder_accuracy.py    # re-run the CV (hours on CPU; --device cuda)
+    .venv/bin/python bench/coder_accuracy.py --committed    # print the committed metrics.json
 
 Folds are grouped by transcript (GroupKFold on transcript_id); each fold fine-tunes the
 encoder's layers and the head from scratch, so no transcript is both trained and scored.
