@@ -42,9 +42,10 @@ def finals(page: Any, speaker: str) -> list[str]:
 def recognised(expected: str, texts: list[str], span: int = 3) -> bool:
     """Whether ``expected`` is in ``texts`` (finals in panel order) with a word error rate under
     0.35, read across up to ``span`` consecutive finals: on a starved machine (CI's two shared
-    cores) Chromium's fake microphone delivers its WAV with gaps, and the voice detector then
-    ends a turn mid-sentence. The relay itself loses nothing there (its jitter buffer and gap
-    accounting saw no lost packet in runs that split turns)."""
+    cores) the browsers' echo cancellation clips a line where the two fake microphones' loops
+    overlap (see ``looping_lines``), and the voice detector then ends a turn mid-sentence. The
+    relay itself loses nothing there (its jitter buffer and gap accounting saw no lost packet
+    in runs that split turns)."""
     return any(
         word_error_rate(expected, " ".join(texts[i : i + n])) < 0.35
         for n in range(1, span + 1)
