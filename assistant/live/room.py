@@ -661,16 +661,20 @@ class Room:
             except Exception:
                 log.debug("control send to %s failed", role, exc_info=True)
 
-    async def shutdown(self) -> None:
-        """The server stops: media closes, the session stays open for a restart."""
-        self.closed = True
-        self._ticker.cancel()
-        self._watcher.cancel()
+    async def _release_media(self) -> None:
+        """Close both peer connections, the media fan-out and the recordings."""
         for p in self.participants.values():
             await self._close_peer(p)
         await self.fanout.close()  # readers of tracks that never reported their end
         if self.recordings is not None:
             await self.recordings.close()
+
+    async def shutdown(self) -> None:
+        """The server stops: media closes, the session stays open for a restart."""
+        self.closed = True
+        self._ticker.cancel()
+        self._watcher.cancel()
+        await self._release_media()
 
     async def end(self) -> None:
         """End the session: summary to the panel, media closed."""
@@ -685,8 +689,4 @@ class Room:
             await self.publish(event)
         for role in ("therapist", "client"):
             await self._send(role, {"type": "ended"})
-        for p in self.participants.values():
-            await self._close_peer(p)
-        await self.fanout.close()  # readers of tracks that never reported their end
-        if self.recordings is not None:
-            await self.recordings.close()
+        await self._release_media()
