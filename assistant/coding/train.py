@@ -140,7 +140,8 @@ def fit(data: Dataset, rows: Sequence[int], cfg: TrainConfig, desc: str = "fit")
     encoder.freeze_below(transformer, cfg.top_layers)
     dim = int(transformer.config.hidden_size)
     head = CoderHead(dim, data.lexical.shape[1], cfg.hidden, cfg.dropout)
-    lex_rows = data.lexical[list(rows)]
+    row_index = np.asarray(rows, dtype=np.int64)
+    lex_rows = data.lexical[row_index]
     head.lex_mean.copy_(torch.from_numpy(lex_rows.mean(0)))
     head.lex_std.copy_(torch.from_numpy(lex_rows.std(0) + 1e-3))
     head.to(device)
@@ -163,7 +164,7 @@ def fit(data: Dataset, rows: Sequence[int], cfg: TrainConfig, desc: str = "fit")
     targets = {h: torch.from_numpy(t).to(device) for h, t in data.targets.items()}
     loss_fns = {
         h: torch.nn.CrossEntropyLoss(
-            weight=torch.from_numpy(class_weights(data.targets[h][list(rows)], len(c), cfg))
+            weight=torch.from_numpy(class_weights(data.targets[h][row_index], len(c), cfg))
             .float()
             .to(device)
         )
