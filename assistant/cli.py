@@ -108,7 +108,7 @@ def build_stages(args: argparse.Namespace) -> DialogueStages:
     import torch
 
     # One utterance at a time: a second thread only contends with Whisper for the 2 cores
-    # (measured: 13-19 ms per utterance on 1 thread, about 0.5 s on 2 when the machine is busy).
+    # (measured: 10-25 ms per utterance on 1 thread, about 0.5 s on 2 when the machine is busy).
     torch.set_num_threads(1)
     return DialogueStages(
         annotators=[CoderStage(coder)],

@@ -1,6 +1,6 @@
 """Benchmark: grouped 5-fold cross-validated accuracy of the utterance coder on AnnoMI.
 
-    .venv/bin/python bench/coder_accuracy.py    # re-run the CV (hours on CPU; --device cuda)
+    .venv/bin/python bench/coder_accuracy.py --threads 2  # re-run the CV (45 min; --device cuda)
     .venv/bin/python bench/coder_accuracy.py --committed    # print the committed metrics.json
 
 Folds are grouped by transcript (GroupKFold on transcript_id); each fold fine-tunes the
@@ -65,6 +65,8 @@ def main() -> int:
         str(cfg.get("batch_size", train.TrainConfig.batch_size)),
         "--class-weight-power",
         str(cfg.get("class_weight_power", 0.0)),
+        "--precision",
+        str(cfg.get("precision", "fp32")),
         *(["--device", args.device] if args.device else []),
     ]
     return train.main(argv)

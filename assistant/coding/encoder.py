@@ -107,6 +107,32 @@ def collate(
     return out
 
 
+#: how the encoder computes when coding: ``int8`` (the default of trained weights) or ``fp32``
+PRECISIONS = ("int8", "fp32")
+
+
+def quantized(model: Any) -> Any:
+    """A copy of ``model`` whose linear layers compute in int8 on the CPU.
+
+    Dynamic quantization: each weight matrix is stored as int8 with one scale per output
+    channel, and activations are quantized batch by batch as they arrive, so nothing needs
+    calibrating. Coding one utterance on one core takes about 2.2 times less (docs/coder.md).
+    The model must be on the CPU; torch 2.13 marks this API deprecated in favour of torchao,
+    which warns on every call, so that warning is silenced here (torch is pinned).
+    """
+    import warnings
+
+    import torch
+    from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.filterwarnings("ignore", message=".*quantiz.*", category=UserWarning)
+        return quantize_dynamic(
+            model, {torch.nn.Linear: per_channel_dynamic_qconfig}, dtype=torch.qint8
+        )
+
+
 def pooled(model: Any, batch: dict[str, torch.Tensor], pair: bool) -> torch.Tensor:
     """Mean of the utterance's token states (segment 1), L2-normalised, as all-MiniLM-L6-v2
     pools. Without context (``pair`` false) every token is the utterance's and the model sees

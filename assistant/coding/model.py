@@ -62,8 +62,10 @@ class UtteranceCoder:
         path: Path,
         context: bool,
         batch_size: int = 32,
+        precision: str = "fp32",
     ) -> None:
         self.context = context
+        self.precision = precision
         self._tokenizer = tokenizer
         self._transformer = transformer
         self._head = head
@@ -152,13 +154,21 @@ def _read_config(path: Path) -> dict[str, Any]:
     return config
 
 
-def load_coder(path: Path | None = None) -> UtteranceCoder:
+def load_coder(path: Path | None = None, precision: str | None = None) -> UtteranceCoder:
     """Load the committed coder (see :func:`resolve_model_dir`).
 
-    Raises :class:`CoderWeightsError` naming the folder when it is missing or corrupt.
+    The encoder computes in the precision its offsets were tuned for (``precision`` in
+    config.json: ``int8``, or ``fp32`` where absent); ``precision`` overrides it, for
+    comparisons. Raises :class:`CoderWeightsError` naming the folder when it is missing or
+    corrupt.
     """
+    if precision is not None and precision not in encoder.PRECISIONS:
+        raise ValueError(f"precision must be one of {encoder.PRECISIONS}, got {precision!r}")
     model_dir = resolve_model_dir(path)
     config = _read_config(model_dir)
+    precision = precision or str(config.get("precision", "fp32"))
+    if precision not in encoder.PRECISIONS:
+        raise CoderWeightsError(model_dir, f"unknown precision {precision!r}")
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
@@ -186,6 +196,10 @@ def load_coder(path: Path | None = None) -> UtteranceCoder:
         raise CoderWeightsError(model_dir, f"weights do not fit the model ({exc})") from exc
     transformer.eval()
     head.eval()
+    if precision == "int8":
+        transformer = encoder.quantized(transformer)
     offsets: Offsets = {h: [float(x) for x in v] for h, v in config["offsets"].items()}
     context = bool(config.get("context", False))
-    return UtteranceCoder(tokenizer, transformer, head, offsets, model_dir, context)
+    return UtteranceCoder(
+        tokenizer, transformer, head, offsets, model_dir, context, precision=precision
+    )

@@ -17,9 +17,11 @@ THERAPIST_KEYS = {"behaviour", "question", "reflection", "input"}
 CLIENT_KEYS = {"talk_type", "disclosure"}
 
 
-@pytest.fixture(scope="module")
-def coder() -> UtteranceCoder:
-    return load_coder()
+@pytest.fixture(scope="module", params=[None, "fp32"], ids=["committed", "fp32"])
+def coder(request: pytest.FixtureRequest) -> UtteranceCoder:
+    """The committed coder as it ships (int8), and the same weights in fp32: both must code
+    the hand-written examples alike."""
+    return load_coder(precision=request.param)
 
 
 def test_default_dir_is_the_repositorys_and_env_overrides(
@@ -85,6 +87,33 @@ def test_foreign_label_set_is_refused(tmp_path: Path) -> None:
     (tmp_path / "config.json").write_text(json.dumps(config))
     with pytest.raises(CoderWeightsError, match="label sets"):
         load_coder(tmp_path)
+
+
+def test_unknown_precision_is_refused(tmp_path: Path) -> None:
+    for name in WEIGHT_FILES:
+        shutil.copy(DEFAULT_MODEL_DIR / name, tmp_path / name)
+    config = json.loads((tmp_path / "config.json").read_text())
+    config["precision"] = "fp8"
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    with pytest.raises(CoderWeightsError, match="unknown precision 'fp8'"):
+        load_coder(tmp_path)
+    with pytest.raises(ValueError, match="precision must be one of"):
+        load_coder(DEFAULT_MODEL_DIR, precision="int4")
+
+
+@pytest.mark.model
+def test_committed_coder_runs_in_int8_where_its_offsets_were_tuned(coder: UtteranceCoder) -> None:
+    import torch
+    from torch.ao.nn.quantized.dynamic import Linear as DynamicInt8Linear
+
+    config = json.loads((DEFAULT_MODEL_DIR / "config.json").read_text())
+    assert config["precision"] == "int8"
+    modules = list(coder._transformer.modules())
+    if coder.precision == "int8":
+        assert sum(isinstance(m, DynamicInt8Linear) for m in modules) == 37  # 6 a layer, pooler
+        assert not any(type(m) is torch.nn.Linear for m in modules)
+    else:
+        assert not any(isinstance(m, DynamicInt8Linear) for m in modules)
 
 
 CLIENT_TURN = [("client", "I've been drinking a lot more since my divorce, mostly at night.")]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import importlib.util
+import json
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -44,15 +45,48 @@ def test_class_weights_lift_rare_classes_and_keep_the_average_example_at_one() -
 def test_cli_defaults_are_the_committed_design() -> None:
     args = parse_args(["--data", "x"])
     config = (ROOT / "models" / "cue-coder" / "config.json").read_text()
-    import json
-
+    runs_in = json.loads(config)["precision"]
     committed = json.loads(config)["train_config"]
     assert args.top_layers == committed["top_layers"]
     assert args.context == committed["context"]
     assert args.class_weight_power == committed["class_weight_power"]
     assert args.epochs == committed["epochs"]
     assert args.lr_encoder == committed["lr_encoder"]
+    assert args.precision == runs_in == "int8"
     assert args.device == "cpu"
+
+
+@pytest.mark.model
+def test_out_of_fold_predictions_use_the_shipped_arithmetic() -> None:
+    """as_coded rounds the trained layers through fp16 (as they are stored) and quantizes the
+    encoder to int8, which moves its embeddings only a little."""
+    import torch
+    from torch.ao.nn.quantized.dynamic import Linear as DynamicInt8Linear
+
+    from assistant.coding.network import CoderHead
+    from assistant.coding.train import Fitted, as_coded
+
+    tokenizer, transformer = encoder.load_base()
+    transformer.eval()
+    texts = ["How has the drinking affected your work?", "I'm scared I'll lose my job."]
+    previous = ["I drink most nights.", "How is work?"]
+    batch = encoder.collate(encoder.token_ids(tokenizer, texts, previous))
+    with torch.inference_mode():
+        before = encoder.pooled(transformer, batch, True)
+    head = CoderHead(int(transformer.config.hidden_size), 3, 8, 0.0)
+    fitted = Fitted(tokenizer, transformer, head, TrainConfig(top_layers=2, precision="int8"))
+    coded = as_coded(fitted)
+    layer5 = dict(transformer.named_parameters())["encoder.layer.5.output.dense.weight"]
+    assert torch.equal(layer5, layer5.half().float())  # rounded as stored
+    assert sum(isinstance(m, DynamicInt8Linear) for m in coded.transformer.modules()) == 37
+    assert coded.config.device == "cpu" and coded.head is head
+    with torch.inference_mode():
+        after = encoder.pooled(coded.transformer, batch, True)
+    # measured 0.975-0.980 for these two pairs; the coder's labels agree with fp32's on
+    # 96-99% of AnnoMI's utterances (docs/coder.md)
+    assert torch.nn.functional.cosine_similarity(before, after).min() > 0.95
+    fp32 = as_coded(Fitted(tokenizer, transformer, head, TrainConfig(precision="fp32")))
+    assert fp32.transformer is transformer
 
 
 def test_base_model_dir_can_be_overridden(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -95,3 +129,45 @@ def test_gpu_carry_rebuilds_the_bundled_model(tmp_path: Path) -> None:
         else:  # transformer layers travel as fp16
             np.testing.assert_allclose(state[key], value, rtol=1e-3, atol=1e-4)
     assert (rebuilt / "modules.json").is_file() and (rebuilt / "1_Pooling").is_dir()
+
+
+def _small_annomi(out: Path, transcripts: int) -> Path:
+    """The first ``transcripts`` transcripts of both AnnoMI files, as a data folder."""
+    from assistant.coding.data import FULL_FILE
+
+    out.mkdir()
+    keep: set[str] = set()
+    for name in (SIMPLE_FILE, FULL_FILE):
+        with (ANNOMI / name).open(newline="", encoding="utf-8") as fh:
+            reader = csv.DictReader(fh)
+            rows = list(reader)
+        if not keep:
+            keep = set(sorted({r["transcript_id"] for r in rows}, key=int)[:transcripts])
+        with (out / name).open("w", newline="", encoding="utf-8") as fh:
+            writer = csv.DictWriter(fh, fieldnames=reader.fieldnames or [])
+            writer.writeheader()
+            writer.writerows(r for r in rows if r["transcript_id"] in keep)
+    return out
+
+
+@pytest.mark.model
+@pytest.mark.skipif(not (ANNOMI / SIMPLE_FILE).is_file(), reason="AnnoMI (../shared) not present")
+def test_train_cues_writes_an_int8_coder_that_loads(tmp_path: Path) -> None:
+    """`attune train-cues` end to end on four transcripts (2-fold CV, one epoch, one layer):
+    the CV runs the fold models in int8, and the written folder loads and codes in int8."""
+    from assistant.coding import load_coder
+    from assistant.coding.train import main
+
+    data = _small_annomi(tmp_path / "annomi", 4)
+    out = tmp_path / "coder"
+    args = ["--data", str(data), "--out", str(out), "--folds", "2", "--epochs", "1"]
+    assert main([*args, "--top-layers", "1", "--threads", "1"]) == 0
+    config = json.loads((out / "config.json").read_text())
+    assert config["precision"] == config["train_config"]["precision"] == "int8"
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["cv"]["folds"] == 2 and len(metrics["cv"]["per_fold"]) == 2
+    assert "int8" in (out / "MODEL_CARD.md").read_text()
+    coder = load_coder(out)
+    assert coder.precision == "int8"
+    labels = coder.code("therapist", "How has the drinking affected your work?", [])
+    assert labels["behaviour"] in ("question", "reflection", "therapist_input", "other")
