@@ -111,8 +111,9 @@ def collate(
 PRECISIONS = ("int8", "fp32")
 
 
-def quantized(model: Any) -> Any:
-    """A copy of ``model`` whose linear layers compute in int8 on the CPU.
+def quantized(model: Any, inplace: bool = False) -> Any:
+    """A copy of ``model`` (``model`` itself with ``inplace``, which spares a second copy of
+    its weights) whose linear layers compute in int8 on the CPU.
 
     Dynamic quantization: each weight matrix is stored as int8 with one scale per output
     channel, and activations are quantized batch by batch as they arrive, so nothing needs
@@ -129,7 +130,10 @@ def quantized(model: Any) -> Any:
         warnings.simplefilter("ignore", DeprecationWarning)
         warnings.filterwarnings("ignore", message=".*quantiz.*", category=UserWarning)
         return quantize_dynamic(
-            model, {torch.nn.Linear: per_channel_dynamic_qconfig}, dtype=torch.qint8
+            model,
+            {torch.nn.Linear: per_channel_dynamic_qconfig},
+            dtype=torch.qint8,
+            inplace=inplace,
         )
 
 
