@@ -227,6 +227,69 @@ async def test_forward_track_sends_paced_silence_then_the_source_with_continuous
     track.stop()
 
 
+async def test_forward_track_restamps_its_own_copy_never_the_shared_received_frame() -> None:
+    """The fan-out hands one received frame to the speech tap and to the forwarded track. The
+    tap finds lost audio from the sender's timestamps: when the forwarded track re-stamped the
+    shared frame itself, a tap that read after it (a busy server) saw jumps of several seconds,
+    restarted its speech chain each time, and cut turns into fragments (a CI failure)."""
+    from aiortc.codecs.opus import OpusDecoder, OpusEncoder
+    from aiortc.jitterbuffer import JitterFrame
+    from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+
+    from assistant.live.fanout import MediaFanOut
+
+    class Received(MediaStreamTrack):
+        def __init__(self, kind: str, frames: list[av.AudioFrame | av.VideoFrame]) -> None:
+            super().__init__()
+            self.kind = kind
+            self.frames = frames
+
+        async def recv(self) -> av.AudioFrame | av.VideoFrame:
+            if not self.frames:
+                await asyncio.sleep(3600)
+                raise MediaStreamError
+            return self.frames.pop(0)
+
+    # audio as the relay receives it: decoded by aiortc's Opus decoder, whose frames hold a
+    # buffer for 120 ms whatever their length
+    encoder, decoder = OpusEncoder(), OpusDecoder()
+    sent_audio: list[av.AudioFrame | av.VideoFrame] = []
+    for n in range(8):
+        tone = (3000 * np.sin(np.arange(2 * 960) * 0.05)).astype(np.int16).reshape(1, -1)
+        captured = av.AudioFrame.from_ndarray(tone, format="s16", layout="stereo")
+        captured.sample_rate, captured.pts = 48000, n * 960
+        payloads, _ = encoder.encode(captured)
+        for n_packet, payload in enumerate(payloads):
+            stamp = 48000 * 7 + (n + n_packet) * 960  # 7 s into the sender's call
+            for decoded in decoder.decode(JitterFrame(data=payload, timestamp=stamp)):
+                assert isinstance(decoded, av.AudioFrame)
+                sent_audio.append(decoded)
+    assert len(sent_audio) >= 5
+    picture = np.random.default_rng(0).integers(0, 255, (48, 64, 3), np.uint8)
+    sent_video: list[av.AudioFrame | av.VideoFrame] = []
+    for n in range(3):
+        picture_frame = av.VideoFrame.from_ndarray(picture, format="rgb24")
+        picture_frame = picture_frame.reformat(format="yuv420p")
+        picture_frame.pts = 90000 * 7 + n * 6000
+        sent_video.append(picture_frame)
+    fanout = MediaFanOut()
+    for kind, sent in (("audio", sent_audio), ("video", sent_video)):
+        stamps = [f.pts for f in sent]
+        received = Received(kind, list(sent))
+        tap = fanout.subscribe(received, backlog=100)
+        forward = ForwardTrack(kind)
+        forward.set_source(fanout.subscribe(received, backlog=100))
+        forwarded = [await forward.recv() for _ in sent]  # the forwarded track reads first
+        tapped = [await tap.recv() for _ in sent]
+        assert [f.pts for f in tapped] == stamps  # the sender's, untouched
+        assert [int(f.pts or 0) for f in forwarded] == sorted(int(f.pts or 0) for f in forwarded)
+        assert int(forwarded[0].pts or 0) < int(sent[0].pts or 0)  # on the track's own clock
+        for out, original in zip(forwarded, sent, strict=True):
+            assert out is not original
+            assert (out.to_ndarray() == original.to_ndarray()).all()  # same sound, picture
+        forward.stop()
+
+
 async def test_forward_track_falls_back_to_a_still_picture_when_the_source_ends() -> None:
     from aiortc.mediastreams import VideoStreamTrack
 

@@ -10,7 +10,8 @@ ran away. Here every consumer states how far behind it may fall: when it is furt
 its oldest frames are dropped and counted. The forwarded audio keeps half a second (a burst
 after a network hiccup still plays), video the newest picture, the speech tap a few seconds
 (the tap turns dropped frames into silence by their timestamps, as it does for lost packets, so
-the session clock stays true, and the room tells the therapist).
+the session clock stays true, and the room tells the therapist). Consumers share each frame:
+none may modify one (the forwarded track re-stamps a copy).
 """
 
 from __future__ import annotations

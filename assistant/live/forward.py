@@ -3,7 +3,9 @@ and silence or a still black picture while there is none.
 
 Each participant's peer connection gets one ``ForwardTrack`` per kind from the start, so the
 other participant can join, leave and rejoin without renegotiating: only the source changes.
-Frames are re-stamped on the track's own clock so timestamps never jump when it does.
+Frames are re-stamped on the track's own clock so timestamps never jump when it does. A
+received frame is shared with the participant's speech tap (``fanout``), which reads the
+sender's timestamps to find lost audio, so the track re-stamps a copy, never the frame itself.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import fractions
 import time
 
 import av
+import numpy as np
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from assistant.live.fanout import Subscription
@@ -67,7 +70,7 @@ class ForwardTrack(MediaStreamTrack):
                     )
                 self._quiet = False
                 if isinstance(got, av.VideoFrame):
-                    frame = got
+                    frame = _copy_video(got)
                 elif isinstance(got, av.AudioFrame):
                     frame = self._conform(got)
             except TimeoutError:
@@ -87,7 +90,7 @@ class ForwardTrack(MediaStreamTrack):
             and frame.layout.name == "stereo"
             and frame.sample_rate == AUDIO_RATE
         ):
-            return frame
+            return _copy_audio(frame)
         if self._resampler is None:
             self._resampler = av.AudioResampler(format="s16", layout="stereo", rate=AUDIO_RATE)
         out = self._resampler.resample(frame)
@@ -126,3 +129,29 @@ class ForwardTrack(MediaStreamTrack):
             frame.pts = int((time.monotonic() - self._start) * VIDEO_CLOCK)
             frame.time_base = fractions.Fraction(1, VIDEO_CLOCK)
         return frame
+
+
+def _copy_audio(frame: av.AudioFrame) -> av.AudioFrame:
+    """The same samples in a frame of this track's own (a decoder's frame may hold a larger
+    buffer than its samples: Opus allocates for 120 ms)."""
+    copy = av.AudioFrame.from_ndarray(
+        frame.to_ndarray(), format=frame.format.name, layout=frame.layout.name
+    )
+    copy.sample_rate = frame.sample_rate
+    return copy
+
+
+def _copy_video(frame: av.VideoFrame) -> av.VideoFrame:
+    """The same picture in a frame of this track's own (a decoder may pad its rows
+    differently: rows are then copied one by one)."""
+    copy = av.VideoFrame(width=frame.width, height=frame.height, format=frame.format.name)
+    for mine, theirs in zip(copy.planes, frame.planes, strict=True):
+        if mine.line_size == theirs.line_size and mine.buffer_size == theirs.buffer_size:
+            mine.update(bytes(theirs))
+            continue
+        width = min(mine.line_size, theirs.line_size)
+        rows = np.frombuffer(bytes(theirs), np.uint8)[: theirs.height * theirs.line_size]
+        padded = np.zeros((mine.height, mine.line_size), np.uint8)
+        padded[:, :width] = rows.reshape(theirs.height, theirs.line_size)[:, :width]
+        mine.update(padded.tobytes())
+    return copy

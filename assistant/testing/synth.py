@@ -73,8 +73,7 @@ def looping_lines(
     Each browser starts its loop when it opens the microphone, so two loops of one length
     would keep whatever overlap they start with. Periods of different lengths drift against
     each other, so some repetitions do not overlap: overlapping speech is double talk, which
-    the browsers' echo cancellation (on in the room, by design) partly suppresses, and which
-    starved CPUs (CI's two shared cores) make worse."""
+    the browsers' echo cancellation (on in the room, by design) may partly suppress."""
     voices = voices or VOICES
     out_dir.mkdir(parents=True, exist_ok=True)
     paths: dict[Speaker, Path] = {}
