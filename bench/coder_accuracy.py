@@ -1,6 +1,7 @@
 """Benchmark: grouped 5-fold cross-validated accuracy of the utterance coder on AnnoMI.
 
-    .venv/bin/python bench/coder_accuracy.py --threads 2  # re-run the CV (45 min; --device cuda)
+    .venv/bin/python bench/coder_accuracy.py --threads 2  # re-run both CVs (70 min on 2 cores)
+    .venv/bin/python bench/coder_accuracy.py --models client --threads 2  # client model (25 min)
     .venv/bin/python bench/coder_accuracy.py --committed    # print the committed metrics.json
 
 Folds are grouped by transcript (GroupKFold on transcript_id); each fold fine-tunes the
@@ -33,6 +34,7 @@ def main() -> int:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--committed", action="store_true", help="print the committed CV table")
     p.add_argument("--device", default="", help="torch device (default cpu; cuda on a GPU)")
+    p.add_argument("--models", choices=("both", "main", "client"), default="both")
     args = p.parse_args()
     metrics = json.loads((DEFAULT_MODEL_DIR / "metrics.json").read_text())
     if args.committed:
@@ -42,6 +44,11 @@ def main() -> int:
             f"{metrics['date']}):"
         )
         print(train.format_table(cv["summary"]))
+        client = DEFAULT_MODEL_DIR / train.CLIENT_DIR / "metrics.json"
+        if client.is_file():
+            cv = json.loads(client.read_text())["cv"]
+            print("\nClient model (codes talk type in the coder):")
+            print(train.format_table(cv["summary"]))
         return 0
     cfg = metrics["train_config"]
     argv = [
@@ -68,6 +75,8 @@ def main() -> int:
         "--precision",
         str(cfg.get("precision", "fp32")),
         *(["--device", args.device] if args.device else []),
+        "--models",
+        args.models,
     ]
     return train.main(argv)
 

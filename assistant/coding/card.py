@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 from assistant.coding.metrics import FLOORS
+from assistant.coding.model import CLIENT_DIR
 
 _LABELS = {
     "behaviour_macro_f1": "behaviour macro-F1 (4 classes)",
@@ -46,8 +48,11 @@ def _notes(metrics: dict[str, Any]) -> str:
     return "".join(f"\nNote: {n}\n" for n in notes)
 
 
-def _below_floors(metrics: dict[str, Any]) -> str:
-    summary = metrics.get("cv", {}).get("summary", {})
+def _below_floors(metrics: dict[str, Any], client: dict[str, Any] | None = None) -> str:
+    summary = dict(metrics.get("cv", {}).get("summary", {}))
+    client_summary = (client or {}).get("cv", {}).get("summary", {})
+    if "talk_type_macro_f1" in client_summary:  # the client model codes talk type
+        summary["talk_type_macro_f1"] = client_summary["talk_type_macro_f1"]
     below = [
         f"{_LABELS[k]} {summary[k]['mean']:.3f} < {floor:.2f}"
         for k, floor in FLOORS.items()
@@ -87,13 +92,70 @@ def _arithmetic(metrics: dict[str, Any]) -> str:
     )
 
 
+def _client_section(client: dict[str, Any] | None) -> str:
+    if client is None:
+        return ""
+    return f"""
+## Client model (`{CLIENT_DIR}/`)
+The client's talk type comes from a second model of the same design (its own copy of the
+fine-tuned layers and head; the frozen token embeddings are shared), trained on client
+utterances only with talk type its only loss (trained {client.get("date", "?")}). The
+multi-task model's own talk-type head, scored above, is not used. Its grouped CV, same folds:
+
+{cv_table(client)}"""
+
+
+def _read_client(out: Path) -> dict[str, Any] | None:
+    path = out / CLIENT_DIR / "metrics.json"
+    if not path.is_file():
+        return None
+    metrics: dict[str, Any] = json.loads(path.read_text())
+    return metrics
+
+
+def write_client_card(out: Path, metrics: dict[str, Any]) -> Path:
+    """The card of a client model (``train-cues`` writes it into the coder's ``client/``)."""
+    cfg = metrics.get("train_config", {})
+    text = f"""# cue-coder/client: the client's talk type
+
+Trained {metrics.get("date", "?")} by `attune train-cues --models client`
+(`assistant/coding/train.py`) on the {metrics.get("data", {}).get("utterances", "?")} client
+utterances of the AnnoMI training part. The coder in the folder above codes every client
+utterance's talk type (change, neutral, sustain) with it. The design is the main model's (its
+`MODEL_CARD.md`): top {cfg.get("top_layers", "?")} layers fine-tuned, the previous turn as a
+sentence pair, lexical features{_weighting(cfg)}; talk type is its only loss;
+{cfg.get("epochs", "?")} epochs on {cfg.get("device", "cpu")}.
+{_arithmetic(metrics)}
+## Cross-validated scores
+Grouped {metrics.get("cv", {}).get("folds", "?")}-fold CV by transcript, the same folds as
+the main model's; offsets for each fold tuned on the other folds' out-of-fold predictions only.
+
+{cv_table(metrics)}{_notes(metrics)}
+## Reproduce
+```
+python -m assistant.coding.train --data ../shared/data/annomi --models client --threads 2
+```
+"""
+    path = out / "MODEL_CARD.md"
+    path.write_text(text)
+    return path
+
+
 def write_model_card(out: Path, metrics: dict[str, Any]) -> Path:
+    if metrics.get("utterances") == "client":
+        return write_client_card(out, metrics)
+    client = _read_client(out)
     cfg = metrics.get("train_config", {})
     data = metrics.get("data", {})
     context = (
         "the previous turn and the utterance as a sentence pair, pooled over the utterance's tokens"
         if cfg.get("context")
         else "the utterance alone"
+    )
+    talk_type_from = (
+        f"\nThe client's talk type comes from the client model in `{CLIENT_DIR}/` (below)."
+        if client
+        else ""
     )
     text = f"""# cue-coder: utterance coder for Attune's listening cues
 
@@ -104,7 +166,7 @@ Codes each final utterance of a session. Therapist: main `behaviour` (question, 
 therapist_input, other) and, independently, `question` (open/closed), `reflection`
 (simple/complex), `input` (information/advice/negotiation/options), each possibly null.
 Client: `talk_type` (change/neutral/sustain) and `disclosure` (a documented rule, not
-learned: see `assistant/coding/disclosure.py` and `docs/coder.md`).
+learned: see `assistant/coding/disclosure.py` and `docs/coder.md`).{talk_type_from}
 
 ## Data
 AnnoMI training part: {data.get("transcripts", "?")} transcripts, {data.get("utterances", "?")}
@@ -134,14 +196,14 @@ Grouped {metrics.get("cv", {}).get("folds", "?")}-fold CV by transcript (sklearn
 transcript_id): no transcript is in both train and test. In each fold the offsets were tuned
 on the other folds' out-of-fold predictions only. Floors are the team's held-out checks.
 
-{cv_table(metrics)}{_notes(metrics)}
+{cv_table(metrics)}{_notes(metrics)}{_client_section(client)}
 Weights: `encoder_top.safetensors` (fine-tuned top layers, fp16), `head.safetensors`,
 `config.json` (label sets, feature names, offsets), `metrics.json` (per-fold scores).
 
 Comparison with other designs, latency and the disclosure rule: `docs/coder.md`.
 
 ## Limitations
-- {_below_floors(metrics)}
+- {_below_floors(metrics, client)}
 - AnnoMI is demonstration sessions (mostly alcohol, smoking, weight, medication), English,
   clean transcripts; live ASR text without punctuation will lose the question-mark features
   and score lower. Open/closed in AnnoMI follows MITI's meaning (does it invite

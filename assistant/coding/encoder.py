@@ -137,6 +137,19 @@ def quantized(model: Any, inplace: bool = False) -> Any:
         )
 
 
+def batch_size_for(model: Any, batch_size: int) -> int:
+    """``batch_size``, or 1 for a :func:`quantized` model: dynamic quantization scales each
+    layer's activations by the largest value in the whole batch, so an utterance coded in a
+    batch got other labels than coded alone (9 of 100 AnnoMI therapist utterances, batches of
+    32). One utterance a pass keeps `attune analyze` and the live panel alike, and costs little
+    on a CPU core (110 against 121 utterances/s, bench/coder_latency.py)."""
+    from torch.ao.nn.quantized.dynamic import Linear as DynamicInt8Linear
+
+    if any(isinstance(m, DynamicInt8Linear) for m in model.modules()):
+        return 1
+    return batch_size
+
+
 def pooled(model: Any, batch: dict[str, torch.Tensor], pair: bool) -> torch.Tensor:
     """Mean of the utterance's token states (segment 1), L2-normalised, as all-MiniLM-L6-v2
     pools. Without context (``pair`` false) every token is the utterance's and the model sees

@@ -1,10 +1,16 @@
-"""``UtteranceCoder``: code one utterance (or a batch) with the committed weights."""
+"""``UtteranceCoder``: code one utterance (or a batch) with the committed weights.
+
+The coder's folder holds the multi-task model (every head) and, in ``client/``, a model of the
+same design trained on client utterances only, which codes the client's talk type where it is
+present (one encoder pass per utterance either way; the two share the frozen token embeddings).
+"""
 
 from __future__ import annotations
 
 import json
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +35,8 @@ ENV_MODEL_DIR = "ATTUNE_CUE_MODEL_DIR"
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parents[2] / "models" / "cue-coder"
 FORMAT_VERSION = 1
 WEIGHT_FILES = ("config.json", "encoder_top.safetensors", "head.safetensors")
+CLIENT_DIR = "client"
+"""Subfolder of the client model (``attune train-cues`` writes it)."""
 
 Context = Sequence[tuple[str, str]]
 Item = tuple[str, str, Context]
@@ -49,29 +57,49 @@ def _empty_labels(speaker: str) -> dict[str, object]:
     return {"talk_type": "neutral", "disclosure": False}
 
 
+@dataclass(frozen=True)
+class Network:
+    """One trained model: the fine-tuned encoder, its head and its decoding offsets."""
+
+    transformer: Any
+    head: CoderHead
+    offsets: Offsets
+    context: bool
+    precision: str
+
+
 class UtteranceCoder:
     """Codes therapist utterances (behaviour, question, reflection, input) and client
-    utterances (talk type, disclosure). Build it with :func:`load_coder`."""
+    utterances (talk type, disclosure). Build it with :func:`load_coder`.
+
+    ``client``, where given, codes the client's utterances instead of ``main``."""
 
     def __init__(
         self,
         tokenizer: Any,
-        transformer: Any,
-        head: CoderHead,
-        offsets: Offsets,
+        main: Network,
         path: Path,
-        context: bool,
+        client: Network | None = None,
         batch_size: int = 32,
         precision: str = "fp32",
     ) -> None:
-        self.context = context
         self.precision = precision
         self._tokenizer = tokenizer
-        self._transformer = transformer
-        self._head = head
-        self.offsets = offsets
+        self.main = main
+        self.client = client
         self.path = path
         self.batch_size = batch_size
+
+    @property
+    def offsets(self) -> Offsets:
+        """The main model's decoding offsets (every therapist head)."""
+        return self.main.offsets
+
+    def network(self, speaker: str) -> Network:
+        """The model that codes ``speaker``'s utterances."""
+        if speaker == THERAPIST or self.client is None:
+            return self.main
+        return self.client
 
     def code(self, speaker: str, text: str, context: Context) -> dict[str, object]:
         """Labels of one utterance; ``context`` holds the previous (speaker, text) turns,
@@ -79,44 +107,66 @@ class UtteranceCoder:
         return self.code_batch([(speaker, text, context)])[0]
 
     def code_batch(self, items: Sequence[Item]) -> list[dict[str, object]]:
-        """Labels of many utterances, encoded in batches."""
-        import torch
-
+        """Labels of many utterances, encoded in batches (one model per batch; in int8 one
+        utterance a pass, so that each gets the labels it gets alone: see
+        :func:`encoder.batch_size_for`)."""
         speakers = [normalise_speaker(s) for s, _, _ in items]
         texts = [" ".join(t.split()) for _, t, _ in items]
         results: list[dict[str, object] | None] = [None] * len(items)
-
-        # similar lengths (with the previous turn, where it is encoded too) share a batch
-        def length(i: int) -> int:
-            ctx = items[i][2]
-            return len(texts[i]) + (len(ctx[-1][1]) if self.context and ctx else 0)
-
-        todo = sorted((i for i, t in enumerate(texts) if t), key=length)
         for i in range(len(items)):
             if not texts[i]:
                 results[i] = _empty_labels(speakers[i])
-        for start in range(0, len(todo), self.batch_size):
-            part = todo[start : start + self.batch_size]
-            lex_items: list[tuple[str, str | None, str]] = []
-            for i in part:
+        networks = [self.main] if self.client is None else [self.main, self.client]
+        for net in networks:
+            mine = [i for i, t in enumerate(texts) if t and self.network(speakers[i]) is net]
+
+            # similar lengths (with the previous turn, where it is encoded too) share a batch
+            def length(i: int, context: bool = net.context) -> int:
                 ctx = items[i][2]
-                prev_speaker, prev_text = (ctx[-1][0], ctx[-1][1]) if ctx else (None, "")
-                if prev_speaker is not None:
-                    prev_speaker = prev_speaker.strip().lower()
-                lex_items.append((texts[i], prev_speaker, prev_text))
-            previous = [p for _, _, p in lex_items] if self.context else None
-            encoded = encoder.token_ids(self._tokenizer, [texts[i] for i in part], previous)
-            with torch.inference_mode():
-                emb = encoder.pooled(self._transformer, encoder.collate(encoded), self.context)
-                logits = self._head(emb, torch.from_numpy(lexical_matrix(lex_items)))
-                logp = {h: torch.log_softmax(v, dim=1).numpy() for h, v in logits.items()}
-            for j, i in enumerate(part):
-                results[i] = self._labels(speakers[i], texts[i], {h: v[j] for h, v in logp.items()})
+                return len(texts[i]) + (len(ctx[-1][1]) if context and ctx else 0)
+
+            mine.sort(key=length)
+            size = encoder.batch_size_for(net.transformer, self.batch_size)
+            for start in range(0, len(mine), size):
+                part = mine[start : start + size]
+                self._code_part(net, items, speakers, texts, part, results)
         return [r for r in results if r is not None]
 
-    def _labels(self, speaker: str, text: str, logp: dict[str, np.ndarray]) -> dict[str, object]:
+    def _code_part(
+        self,
+        net: Network,
+        items: Sequence[Item],
+        speakers: Sequence[str],
+        texts: Sequence[str],
+        part: Sequence[int],
+        results: list[dict[str, object] | None],
+    ) -> None:
+        """Code the utterances ``part`` (indices into ``items``) with ``net`` in one batch."""
+        import torch
+
+        lex_items: list[tuple[str, str | None, str]] = []
+        for i in part:
+            ctx = items[i][2]
+            prev_speaker, prev_text = (ctx[-1][0], ctx[-1][1]) if ctx else (None, "")
+            if prev_speaker is not None:
+                prev_speaker = prev_speaker.strip().lower()
+            lex_items.append((texts[i], prev_speaker, prev_text))
+        previous = [p for _, _, p in lex_items] if net.context else None
+        encoded = encoder.token_ids(self._tokenizer, [texts[i] for i in part], previous)
+        with torch.inference_mode():
+            emb = encoder.pooled(net.transformer, encoder.collate(encoded), net.context)
+            logits = net.head(emb, torch.from_numpy(lexical_matrix(lex_items)))
+            logp = {h: torch.log_softmax(v, dim=1).numpy() for h, v in logits.items()}
+        for j, i in enumerate(part):
+            results[i] = self._labels(
+                speakers[i], texts[i], {h: v[j] for h, v in logp.items()}, net.offsets
+            )
+
+    def _labels(
+        self, speaker: str, text: str, logp: dict[str, np.ndarray], offsets: Offsets
+    ) -> dict[str, object]:
         heads = THERAPIST_HEADS if speaker == THERAPIST else CLIENT_HEADS
-        decoded = decode({h: logp[h][None, :] for h in heads}, self.offsets)
+        decoded = decode({h: logp[h][None, :] for h in heads}, offsets)
         if speaker == THERAPIST:
             return {
                 "behaviour": decoded["behaviour"][0],
@@ -155,10 +205,11 @@ def _read_config(path: Path) -> dict[str, Any]:
 
 
 def load_coder(path: Path | None = None, precision: str | None = None) -> UtteranceCoder:
-    """Load the committed coder (see :func:`resolve_model_dir`).
+    """Load the committed coder (see :func:`resolve_model_dir`), with its client model where
+    the folder has one (``client/``).
 
-    The encoder computes in the precision its offsets were tuned for (``precision`` in
-    config.json: ``int8``, or ``fp32`` where absent); ``precision`` overrides it, for
+    Each model computes in the precision its offsets were tuned for (``precision`` in its
+    config.json: ``int8``, or ``fp32`` where absent); ``precision`` overrides it for both, for
     comparisons. Raises :class:`CoderWeightsError` naming the folder when it is missing or
     corrupt.
     """
@@ -166,20 +217,62 @@ def load_coder(path: Path | None = None, precision: str | None = None) -> Uttera
         raise ValueError(f"precision must be one of {encoder.PRECISIONS}, got {precision!r}")
     model_dir = resolve_model_dir(path)
     config = _read_config(model_dir)
-    precision = precision or str(config.get("precision", "fp32"))
+    forced = precision
+    precision = forced or _precision(model_dir, config)
+    weights = _read_weights(model_dir)  # files are checked before the slow imports
+    client_dir = model_dir / CLIENT_DIR
+    client_parts: tuple[dict[str, Any], dict[str, Any], str] | None = None
+    if client_dir.exists():
+        client_config = _read_config(client_dir)
+        if client_config.get("utterances") != "client":
+            raise CoderWeightsError(client_dir, "not a client model (utterances != 'client')")
+        client_precision = forced or _precision(client_dir, client_config)
+        client_parts = (client_config, _read_weights(client_dir), client_precision)
+    tokenizer, transformer = encoder.load_base()
+    main = _load_network(model_dir, config, weights, transformer, precision)
+    client: Network | None = None
+    if client_parts is not None:
+        _, base = encoder.load_base()
+        # the token embeddings are frozen in training: both models read the bundled ones
+        base.embeddings = transformer.embeddings
+        client = _load_network(client_dir, *client_parts[:2], base, client_parts[2])
+    return UtteranceCoder(tokenizer, main, model_dir, client, precision=precision)
+
+
+def _precision(model_dir: Path, config: dict[str, Any]) -> str:
+    precision = str(config.get("precision", "fp32"))
     if precision not in encoder.PRECISIONS:
         raise CoderWeightsError(model_dir, f"unknown precision {precision!r}")
+    return precision
+
+
+def _read_weights(model_dir: Path) -> dict[str, Any]:
+    """The fine-tuned layers (``top``) and the head's state (``head``) stored in
+    ``model_dir``."""
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
-    from assistant.coding.network import CoderHead
-
     try:
-        top = load_file(str(model_dir / "encoder_top.safetensors"))
-        head_state = load_file(str(model_dir / "head.safetensors"))
+        return {
+            "top": load_file(str(model_dir / "encoder_top.safetensors")),
+            "head": load_file(str(model_dir / "head.safetensors")),
+        }
     except (OSError, SafetensorError) as exc:
         raise CoderWeightsError(model_dir, f"unreadable weights ({exc})") from exc
-    tokenizer, transformer = encoder.load_base()
+
+
+def _load_network(
+    model_dir: Path,
+    config: dict[str, Any],
+    weights: dict[str, Any],
+    transformer: Any,
+    precision: str,
+) -> Network:
+    """``weights`` (:func:`_read_weights` of ``model_dir``) loaded into ``transformer`` (the
+    bundled MiniLM, freshly loaded) and a new head, computing in ``precision``."""
+    from assistant.coding.network import CoderHead
+
+    top, head_state = weights["top"], weights["head"]
     expected = set(encoder.trainable_state(transformer, int(config["top_layers"])))
     if set(top) != expected:
         raise CoderWeightsError(model_dir, "encoder_top.safetensors has unexpected tensors")
@@ -199,7 +292,4 @@ def load_coder(path: Path | None = None, precision: str | None = None) -> Uttera
     if precision == "int8":
         transformer = encoder.quantized(transformer, inplace=True)  # peak RSS 100 MB lower
     offsets: Offsets = {h: [float(x) for x in v] for h, v in config["offsets"].items()}
-    context = bool(config.get("context", False))
-    return UtteranceCoder(
-        tokenizer, transformer, head, offsets, model_dir, context, precision=precision
-    )
+    return Network(transformer, head, offsets, bool(config.get("context", False)), precision)

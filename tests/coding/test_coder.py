@@ -106,14 +106,39 @@ def test_committed_coder_runs_in_int8_where_its_offsets_were_tuned(coder: Uttera
     import torch
     from torch.ao.nn.quantized.dynamic import Linear as DynamicInt8Linear
 
-    config = json.loads((DEFAULT_MODEL_DIR / "config.json").read_text())
-    assert config["precision"] == "int8"
-    modules = list(coder._transformer.modules())
-    if coder.precision == "int8":
-        assert sum(isinstance(m, DynamicInt8Linear) for m in modules) == 37  # 6 a layer, pooler
-        assert not any(type(m) is torch.nn.Linear for m in modules)
-    else:
-        assert not any(isinstance(m, DynamicInt8Linear) for m in modules)
+    assert coder.client is not None  # the client model (talk type) ships beside the main one
+    for folder, net in (
+        (DEFAULT_MODEL_DIR, coder.main),
+        (DEFAULT_MODEL_DIR / "client", coder.client),
+    ):
+        config = json.loads((folder / "config.json").read_text())
+        assert config["precision"] == "int8"
+        assert net.precision == coder.precision
+        modules = list(net.transformer.modules())
+        if coder.precision == "int8":
+            assert sum(isinstance(m, DynamicInt8Linear) for m in modules) == 37  # 6 a layer, pooler
+            assert not any(type(m) is torch.nn.Linear for m in modules)
+        else:
+            assert not any(isinstance(m, DynamicInt8Linear) for m in modules)
+
+
+@pytest.mark.model
+def test_client_utterances_are_coded_by_the_client_model(coder: UtteranceCoder) -> None:
+    """Each speaker's utterances go through their own model; the two share the frozen token
+    embeddings (one copy in memory)."""
+    assert coder.client is not None
+    assert coder.network("client") is coder.client and coder.network("therapist") is coder.main
+    assert coder.client.transformer.embeddings is coder.main.transformer.embeddings
+    calls: list[str] = []
+    for name, net in (("main", coder.main), ("client", coder.client)):
+        net.head.register_forward_hook(lambda *_, name=name: calls.append(name))
+    try:
+        coder.code("client", "I really want to stop drinking.", [("therapist", "What now?")])
+        coder.code("therapist", "What would you like to change?", [])
+    finally:
+        for net in (coder.main, coder.client):
+            net.head._forward_hooks.clear()
+    assert calls == ["client", "main"]
 
 
 CLIENT_TURN = [("client", "I've been drinking a lot more since my divorce, mostly at night.")]
@@ -228,6 +253,33 @@ def test_label_dict_shapes_and_batch_matches_single(coder: UtteranceCoder) -> No
     assert coder.code_batch([]) == []
     with pytest.raises(ValueError, match="speaker"):
         coder.code("nurse", "Hello.", [])
+
+
+@pytest.mark.model
+def test_an_utterance_gets_the_same_labels_in_a_batch_as_alone(coder: UtteranceCoder) -> None:
+    """`attune analyze` codes in batches, the live panel one utterance at a time: both must
+    give the same labels. (In int8 they did not, for 9 of 100 AnnoMI therapist utterances:
+    dynamic quantization scales activations over the whole batch.)"""
+    turns = [
+        ("therapist", "What brings you in today?"),
+        ("client", "My wife says I drink too much, and honestly I think she might be right."),
+        ("therapist", "So she's worried, and part of you is worried too."),
+        ("client", "Yeah. I mean, I don't want to end up like my dad."),
+        ("therapist", "Do you drink every day?"),
+        ("client", "Mostly weekends, but it's been creeping into weeknights since I lost my job."),
+        ("therapist", "You should try cutting down to two drinks a night."),
+        ("client", "I don't know. It's the only thing that helps me relax."),
+        ("therapist", "Drinking is how you unwind after a hard day."),
+        ("client", "I guess. But I really want to be there for my kids."),
+        ("therapist", "What would being there for them look like?"),
+        ("client", "Okay."),
+        ("therapist", "Is it okay if I share what has worked for other people?"),
+        ("client", "I'm scared I'll fail again, like the last time I tried to stop."),
+    ]
+    items = [(speaker, text, turns[max(0, i - 3) : i]) for i, (speaker, text) in enumerate(turns)]
+    alone = [coder.code(speaker, text, context) for speaker, text, context in items]
+    assert coder.code_batch(items) == alone
+    assert coder.code_batch(items[::-1]) == alone[::-1]
 
 
 @pytest.mark.model

@@ -54,6 +54,11 @@ def test_cli_defaults_are_the_committed_design() -> None:
     assert args.lr_encoder == committed["lr_encoder"]
     assert args.precision == runs_in == "int8"
     assert args.device == "cpu"
+    assert args.models == "both"  # the committed coder has its client model beside it
+    client = json.loads((ROOT / "models" / "cue-coder" / "client" / "config.json").read_text())
+    assert client["utterances"] == "client"
+    for key in ("top_layers", "context", "class_weight_power", "epochs", "lr_encoder"):
+        assert client["train_config"][key] == getattr(args, key), key
 
 
 @pytest.mark.model
@@ -154,8 +159,9 @@ def _small_annomi(out: Path, transcripts: int) -> Path:
 @pytest.mark.skipif(not (ANNOMI / SIMPLE_FILE).is_file(), reason="AnnoMI (../shared) not present")
 def test_train_cues_writes_an_int8_coder_that_loads(tmp_path: Path) -> None:
     """`attune train-cues` end to end on four transcripts (2-fold CV, one epoch, one layer):
-    the CV runs the fold models in int8, and the written folder loads and codes in int8."""
-    from assistant.coding import load_coder
+    the CV runs the fold models in int8, both models are written (the client model into
+    ``client/``, scored on talk type only), and the folder loads and codes in int8."""
+    from assistant.coding import CoderWeightsError, load_coder
     from assistant.coding.train import main
 
     data = _small_annomi(tmp_path / "annomi", 4)
@@ -164,10 +170,30 @@ def test_train_cues_writes_an_int8_coder_that_loads(tmp_path: Path) -> None:
     assert main([*args, "--top-layers", "1", "--threads", "1"]) == 0
     config = json.loads((out / "config.json").read_text())
     assert config["precision"] == config["train_config"]["precision"] == "int8"
+    assert config["utterances"] == "all"
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["cv"]["folds"] == 2 and len(metrics["cv"]["per_fold"]) == 2
-    assert "int8" in (out / "MODEL_CARD.md").read_text()
+    card = (out / "MODEL_CARD.md").read_text()
+    assert "int8" in card and "## Client model (`client/`)" in card
+    client_config = json.loads((out / "client" / "config.json").read_text())
+    assert client_config["utterances"] == "client" and client_config["precision"] == "int8"
+    client_metrics = json.loads((out / "client" / "metrics.json").read_text())
+    assert set(client_metrics["cv"]["summary"]) == {
+        "talk_type_macro_f1",
+        "untuned_talk_type_macro_f1",
+    }
+    assert 0 < client_metrics["data"]["utterances"] < metrics["data"]["utterances"]
+    assert "talk type" in (out / "client" / "MODEL_CARD.md").read_text()
     coder = load_coder(out)
-    assert coder.precision == "int8"
+    assert coder.precision == "int8" and coder.client is not None
+    assert coder.client.offsets["talk_type"] == client_config["offsets"]["talk_type"]
     labels = coder.code("therapist", "How has the drinking affected your work?", [])
     assert labels["behaviour"] in ("question", "reflection", "therapist_input", "other")
+    labels = coder.code("client", "I want to cut down.", [("therapist", "What now?")])
+    assert labels["talk_type"] in ("change", "neutral", "sustain")
+
+    # a client folder that holds some other model is refused, naming that folder
+    client_config["utterances"] = "all"
+    (out / "client" / "config.json").write_text(json.dumps(client_config))
+    with pytest.raises(CoderWeightsError, match="client.*not a client model"):
+        load_coder(out)
