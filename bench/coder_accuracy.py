@@ -22,7 +22,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from assistant.coding import train  # noqa: E402
-from assistant.coding.model import DEFAULT_MODEL_DIR  # noqa: E402
+from assistant.coding.model import CLIENT_DIR, DEFAULT_MODEL_DIR  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "annomi"
 
@@ -44,7 +44,7 @@ def main() -> int:
             f"{metrics['date']}):"
         )
         print(train.format_table(cv["summary"]))
-        client = DEFAULT_MODEL_DIR / train.CLIENT_DIR / "metrics.json"
+        client = DEFAULT_MODEL_DIR / CLIENT_DIR / "metrics.json"
         if client.is_file():
             cv = json.loads(client.read_text())["cv"]
             print("\nClient model (codes talk type in the coder):")

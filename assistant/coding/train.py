@@ -11,7 +11,7 @@ its loss weighting rare classes up (``--class-weight-power``). Per-class logit o
 tuned on out-of-fold predictions. ``--device cuda`` trains on a GPU (bench/train_on_gpu.py).
 A second model of the same design, trained on client utterances only (talk type its only
 loss), codes the client's talk type: it goes into ``OUT/client`` (``--models`` picks which of
-the two to train; CV: talk type macro-F1 0.53 against the multi-task model's 0.50).
+the two to train; CV in int8: talk type macro-F1 0.52 against the multi-task model's 0.49).
 Out-of-fold predictions come from each fold's model as the coder will run it: layers rounded
 to fp16 as they are stored, then (``--precision int8``, the default) quantized to int8 on the
 CPU, so the cross-validated scores and the offsets are those of the shipped arithmetic.
@@ -39,7 +39,7 @@ from assistant.coding.decode import FloatArray, Offsets, decode, tune_offsets
 from assistant.coding.labels import CLIENT, CLIENT_HEADS, HEADS, THERAPIST, THERAPIST_HEADS
 from assistant.coding.lexical import FEATURE_NAMES, lexical_matrix
 from assistant.coding.metrics import FLOORS, score
-from assistant.coding.model import DEFAULT_MODEL_DIR, FORMAT_VERSION
+from assistant.coding.model import CLIENT_DIR, DEFAULT_MODEL_DIR, FORMAT_VERSION
 
 IntArray = npt.NDArray[np.int64]
 
@@ -60,12 +60,6 @@ class TrainConfig:
     class_weight_power: float = 0.5  # loss weight of a class ~ count**-power (0: unweighted)
     precision: str = "int8"  # how the coder computes: int8 (2.2x faster on a CPU core) or fp32
     utterances: str = "all"  # trained and scored on: "all" (every head) or "client" (talk type)
-
-
-#: which utterances a model may be trained on (``TrainConfig.utterances``)
-UTTERANCES = ("all", "client")
-#: where ``attune train-cues`` writes the client model, inside the coder's folder
-CLIENT_DIR = "client"
 
 
 @dataclass
