@@ -7,6 +7,7 @@ present (one encoder pass per utterance either way; the two share the frozen tok
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 from collections.abc import Sequence
@@ -229,13 +230,14 @@ def load_coder(path: Path | None = None, precision: str | None = None) -> Uttera
         client_precision = forced or _precision(client_dir, client_config)
         client_parts = (client_config, _read_weights(client_dir), client_precision)
     tokenizer, transformer = encoder.load_base()
-    main = _load_network(model_dir, config, weights, transformer, precision)
     client: Network | None = None
     if client_parts is not None:
-        _, base = encoder.load_base()
-        # the token embeddings are frozen in training: both models read the bundled ones
-        base.embeddings = transformer.embeddings
+        # a second bundled MiniLM for the client model, sharing the first one's token
+        # embeddings (frozen in training: both models read the bundled ones)
+        shared = transformer.embeddings
+        base = copy.deepcopy(transformer, memo={id(shared): shared})
         client = _load_network(client_dir, *client_parts[:2], base, client_parts[2])
+    main = _load_network(model_dir, config, weights, transformer, precision)
     return UtteranceCoder(tokenizer, main, model_dir, client, precision=precision)
 
 

@@ -35,7 +35,7 @@ import numpy.typing as npt
 
 from assistant.coding import encoder
 from assistant.coding.data import Session, Utterance, context_of, load_annomi
-from assistant.coding.decode import FloatArray, Offsets, decode, tune_offsets
+from assistant.coding.decode import FloatArray, Offsets, decode, tune_offsets, zero_offsets
 from assistant.coding.labels import CLIENT, CLIENT_HEADS, HEADS, THERAPIST, THERAPIST_HEADS
 from assistant.coding.lexical import FEATURE_NAMES, lexical_matrix
 from assistant.coding.metrics import FLOORS, score
@@ -299,7 +299,7 @@ def cross_validate(
         offsets = tune_offsets(*_split(data, {h: v[others] for h, v in oof.items()}, others, heads))
         logp_k, gold_k = _split(data, {h: v[test_rows] for h, v in oof.items()}, test_rows, heads)
         fold_scores = score(gold_k, decode(logp_k, offsets))
-        untuned = score(gold_k, decode(logp_k, {h: [0.0] * len(c) for h, c in HEADS.items()}))
+        untuned = score(gold_k, decode(logp_k, zero_offsets()))
         fold_scores.update({f"untuned_{m}": v for m, v in untuned.items() if m in FLOORS})
         per_fold.append(fold_scores)
         print(f"fold {k + 1}: " + _fmt(fold_scores, FLOORS), file=sys.stderr, flush=True)
@@ -459,10 +459,11 @@ def main(argv: list[str] | None = None) -> int:
         if metrics_out is not None and job_cfg.utterances == CLIENT:
             metrics_out = metrics_out.with_name(f"{metrics_out.stem}-client{metrics_out.suffix}")
         train_one(data, len(sessions), job_cfg, out, args.folds, args.cv_only, metrics_out)
-    if not args.cv_only and (args.out / "metrics.json").is_file():
+    if args.models == "client" and not args.cv_only and (args.out / "metrics.json").is_file():
         from assistant.coding.card import write_model_card
 
-        # the main card describes the client model beside it too
+        # the main model's card describes the client model beside it (when both are trained,
+        # the client model comes first and the main card is written after it)
         write_model_card(args.out, json.loads((args.out / "metrics.json").read_text()))
     return 0
 
@@ -488,7 +489,7 @@ def train_one(
         "utterances": cfg.utterances,
         "train_config": asdict(cfg),
     }
-    offsets: Offsets = {h: [0.0] * len(c) for h, c in HEADS.items()}
+    offsets = zero_offsets()
     if folds >= 2:
         per_fold, offsets, oof = cross_validate(data, cfg, folds)
         summary = summarise(per_fold)
