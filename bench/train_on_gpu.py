@@ -49,11 +49,13 @@ CSV_FILES = ("AnnoMI-simple-train.csv", "AnnoMI-full-train.csv")
 WEIGHTS = "model.safetensors"
 PART_BYTES = 15 * 1024 * 1024
 
-# name -> extra `attune train-cues` arguments; every design fine-tunes all six layers and names
-# its input (utterance alone or with the previous turn) and class weighting, whatever the
-# defaults. Figures for each: docs/coder.md. The committed model is "l6-e3-ctx-w5".
+# name -> extra `attune train-cues` arguments; every design trains the main model only,
+# fine-tunes all six layers and names its input (utterance alone or with the previous turn),
+# class weighting and training utterances, whatever the defaults. Figures for each:
+# docs/coder.md. The committed model is "l6-e3-ctx-w5".
 _ALONE = ["--no-context", "--class-weight-power", "0"]
-DESIGNS: dict[str, list[str]] = {
+_PAIR_W5 = ["--context", "--class-weight-power", "0.5"]
+_DESIGNS: dict[str, list[str]] = {
     "l6-e3": ["--epochs", "3", *_ALONE],
     "l6-e5": ["--epochs", "5", *_ALONE],
     "l6-e5-lr5": ["--epochs", "5", "--lr-encoder", "5e-5", *_ALONE],
@@ -62,9 +64,33 @@ DESIGNS: dict[str, list[str]] = {
     "l6-e5-w5": ["--epochs", "5", "--no-context", "--class-weight-power", "0.5"],
     "l6-e5-w3": ["--epochs", "5", "--no-context", "--class-weight-power", "0.3"],
     "l6-e3-ctx": ["--epochs", "3", "--context", "--class-weight-power", "0"],
-    "l6-e3-ctx-w5": ["--epochs", "3", "--context", "--class-weight-power", "0.5"],
+    "l6-e3-ctx-w5": ["--epochs", "3", *_PAIR_W5],
     "l6-e5-seed1": ["--epochs", "5", "--seed", "1", *_ALONE],
     "l6-e6-b16-lr5": ["--epochs", "6", "--batch-size", "16", "--lr-encoder", "5e-5", *_ALONE],
+    "l6-e3-ctx-w5-seed1": ["--epochs", "3", *_PAIR_W5, "--seed", "1"],
+    "l6-e3-ctx-w5-lr12": ["--epochs", "3", *_PAIR_W5, "--lr-encoder", "1.2e-4"],
+    "l6-e3-ctx-w75": ["--epochs", "3", "--context", "--class-weight-power", "0.75"],
+    "l6-e3-ctx-w75-seed1": [
+        "--epochs",
+        "3",
+        "--context",
+        "--class-weight-power",
+        "0.75",
+        "--seed",
+        "1",
+    ],
+    # the main model trained on therapist utterances only (the client model codes talk type)
+    "th-e3-ctx-w5": ["--epochs", "3", *_PAIR_W5, "--main-utterances", "therapist"],
+    "th-e4-ctx-w5": ["--epochs", "4", *_PAIR_W5, "--main-utterances", "therapist"],
+}
+DESIGNS: dict[str, list[str]] = {
+    name: [
+        "--models",
+        "main",
+        *args,
+        *([] if "--main-utterances" in args else ["--main-utterances", "all"]),
+    ]
+    for name, args in _DESIGNS.items()
 }
 COMMITTED = "l6-e3-ctx-w5"
 
@@ -144,12 +170,21 @@ def rebuild(carry: Path, model_dir: Path) -> None:
 
 
 def rank_score(summary: dict[str, dict[str, float]]) -> float:
-    """Mean of each floor metric's CV mean divided by its floor."""
-    return sum(summary[m]["mean"] / f for m, f in FLOORS.items()) / len(FLOORS)
+    """Mean of each therapist floor metric's CV mean divided by its floor (talk type is coded
+    by the client model, which these designs do not train)."""
+    therapist = {m: f for m, f in FLOORS.items() if m != "talk_type_macro_f1"}
+    return sum(summary[m]["mean"] / f for m, f in therapist.items()) / len(therapist)
 
 
 def run(
-    carry: Path, out: Path, deadline_s: float, keep: int, designs: list[str], cv: list[str]
+    carry: Path,
+    out: Path,
+    deadline_s: float,
+    keep: int,
+    designs: list[str],
+    cv: list[str],
+    cv_only: list[str],
+    fit_only: list[str],
 ) -> None:
     started = time.monotonic()
     work = Path(tempfile.mkdtemp(prefix="attune-gpu-"))
@@ -165,7 +200,8 @@ def run(
             "--data", str(carry / "annomi"), "--device", os.environ.get("ATTUNE_DEVICE", "cuda"),
             "--top-layers", "6", "--threads", "1",
             "--metrics-out", str(d / "cv.json"), "--out", str(d / "model"),
-            *DESIGNS[name], *cv,
+            *DESIGNS[name], *cv, *(["--cv-only"] if name in cv_only else []),
+            *(["--folds", "0"] if name in fit_only else []),
         ]  # fmt: skip
         log = (d / "log").open("wb")
         procs[name] = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
@@ -194,7 +230,7 @@ def run(
         table[name] = {"score": score, "final_fit": finished, "summary": summary}
         print(
             f"{name:<16} score {score:.4f} final_fit={finished} "
-            + " ".join(f"{m}={summary[m]['mean']:.3f}" for m in FLOORS),
+            + " ".join(f"{m}={summary[m]['mean']:.3f}" for m in FLOORS if m in summary),
             flush=True,
         )
         if finished:
@@ -240,6 +276,17 @@ def main() -> int:
         choices=list(DESIGNS),
         help="designs to cross-validate at once (2-3 per call: ten at once share the GPU badly)",
     )
+    for flag, what in (
+        ("--cv-only", "cross-validate without a final fit (a baseline)"),
+        ("--fit-only", "fit on all data without a CV (CV'd in an earlier call)"),
+    ):
+        r.add_argument(
+            flag,
+            nargs="*",
+            default=[],
+            choices=list(DESIGNS),
+            help=f"of --designs, those to {what}",
+        )
     r.add_argument(
         "--cv-args", default="", help="extra train-cues arguments for every design (smoke tests)"
     )
@@ -247,7 +294,16 @@ def main() -> int:
     if args.command == "pack":
         pack(args.data, args.out, args.transcripts)
     else:
-        run(args.carry, args.out, args.deadline, args.keep, args.designs, args.cv_args.split())
+        run(
+            args.carry,
+            args.out,
+            args.deadline,
+            args.keep,
+            args.designs,
+            args.cv_args.split(),
+            args.cv_only,
+            args.fit_only,
+        )
     return 0
 
 

@@ -207,7 +207,8 @@ def _read_config(path: Path) -> dict[str, Any]:
 
 def load_coder(path: Path | None = None, precision: str | None = None) -> UtteranceCoder:
     """Load the committed coder (see :func:`resolve_model_dir`), with its client model where
-    the folder has one (``client/``).
+    the folder has one (``client/``; required where the main model learnt from therapist
+    utterances only, ``train-cues --main-utterances therapist``).
 
     Each model computes in the precision its offsets were tuned for (``precision`` in its
     config.json: ``int8``, or ``fp32`` where absent); ``precision`` overrides it for both, for
@@ -222,6 +223,13 @@ def load_coder(path: Path | None = None, precision: str | None = None) -> Uttera
     precision = forced or _precision(model_dir, config)
     weights = _read_weights(model_dir)  # files are checked before the slow imports
     client_dir = model_dir / CLIENT_DIR
+    learnt_from = config.get("utterances", "all")
+    if learnt_from not in ("all", THERAPIST):
+        raise CoderWeightsError(model_dir, f"not a main model (utterances = {learnt_from!r})")
+    if learnt_from == THERAPIST and not client_dir.exists():
+        raise CoderWeightsError(
+            model_dir, f"trained on therapist utterances only, and no client model in {CLIENT_DIR}/"
+        )
     client_parts: tuple[dict[str, Any], dict[str, Any], str] | None = None
     if client_dir.exists():
         client_config = _read_config(client_dir)

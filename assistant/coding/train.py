@@ -12,6 +12,8 @@ tuned on out-of-fold predictions. ``--device cuda`` trains on a GPU (bench/train
 A second model of the same design, trained on client utterances only (talk type its only
 loss), codes the client's talk type: it goes into ``OUT/client`` (``--models`` picks which of
 the two to train; CV in int8: talk type macro-F1 0.52 against the multi-task model's 0.49).
+``--main-utterances therapist`` trains the main model on therapist utterances only (measured:
+no better than on every utterance, docs/coder.md).
 Out-of-fold predictions come from each fold's model as the coder will run it: layers rounded
 to fp16 as they are stored, then (``--precision int8``, the default) quantized to int8 on the
 CPU, so the cross-validated scores and the offsets are those of the shipped arithmetic.
@@ -59,7 +61,9 @@ class TrainConfig:
     device: str = "cpu"  # torch device to train on ("cuda" where there is one)
     class_weight_power: float = 0.5  # loss weight of a class ~ count**-power (0: unweighted)
     precision: str = "int8"  # how the coder computes: int8 (2.2x faster on a CPU core) or fp32
-    utterances: str = "all"  # trained and scored on: "all" (every head) or "client" (talk type)
+    # trained and scored on: "all" (every head), "therapist" (the therapist heads) or
+    # "client" (talk type)
+    utterances: str = "all"
 
 
 @dataclass
@@ -249,13 +253,18 @@ def predict_logp(
 
 def scored_heads(cfg: TrainConfig) -> tuple[str, ...]:
     """The heads a model is trained for and scored on."""
-    return CLIENT_HEADS if cfg.utterances == CLIENT else (*THERAPIST_HEADS, *CLIENT_HEADS)
+    if cfg.utterances == CLIENT:
+        return CLIENT_HEADS
+    if cfg.utterances == THERAPIST:
+        return THERAPIST_HEADS
+    return (*THERAPIST_HEADS, *CLIENT_HEADS)
 
 
 def training_rows(data: Dataset, rows: Sequence[int], cfg: TrainConfig) -> list[int]:
-    """``rows`` a model of ``cfg`` learns from (a client model: the client's only)."""
-    if cfg.utterances == CLIENT:
-        return [r for r in rows if data.speakers[r] == CLIENT]
+    """``rows`` a model of ``cfg`` learns from (a client or therapist model: that speaker's
+    only; the other speaker's heads have no target there, so they get no loss)."""
+    if cfg.utterances in (CLIENT, THERAPIST):
+        return [r for r in rows if data.speakers[r] == cfg.utterances]
     return list(rows)
 
 
@@ -286,7 +295,7 @@ def cross_validate(
     oof = {h: np.zeros((len(data), len(c)), dtype=np.float32) for h, c in HEADS.items()}
     splits = list(GroupKFold(n_splits=folds).split(data.texts, groups=data.groups))
     for k, (train_rows, test_rows) in enumerate(splits):
-        desc = f"{'client ' if cfg.utterances == CLIENT else ''}fold {k + 1}/{folds}"
+        desc = f"{'' if cfg.utterances == 'all' else cfg.utterances + ' '}fold {k + 1}/{folds}"
         fitted = fit(data, training_rows(data, train_rows.tolist(), cfg), cfg, desc=desc)
         coded = training_rows(data, test_rows.tolist(), cfg)
         logp = predict_logp(as_coded(fitted), data, coded)
@@ -417,6 +426,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="train the multi-task model (main, into OUT), the client model (talk type, into "
         "OUT/client) or both",
     )
+    p.add_argument(
+        "--main-utterances",
+        choices=("all", THERAPIST),
+        default=TrainConfig.utterances,
+        help="what the main model learns from: every utterance (all heads) or the therapist's "
+        "only (the therapist heads; the client model then codes talk type)",
+    )
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
     p.add_argument(
         "--metrics-out",
@@ -445,6 +461,7 @@ def main(argv: list[str] | None = None) -> int:
         device=args.device,
         class_weight_power=args.class_weight_power,
         precision=args.precision,
+        utterances=args.main_utterances,
     )
     sessions = load_annomi(args.data)
     data = build_dataset(sessions)

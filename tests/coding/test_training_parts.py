@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import importlib.util
 import json
+import shutil
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -42,6 +43,30 @@ def test_class_weights_lift_rare_classes_and_keep_the_average_example_at_one() -
     assert plain[:2].tolist() == [1.0, 1.0]
 
 
+def test_a_speaker_model_learns_from_and_is_scored_on_its_speaker_only() -> None:
+    """``--main-utterances therapist`` and the client model: each learns from its speaker's
+    rows (the other speaker's heads have no target there) and is scored on its heads."""
+    from assistant.coding.labels import CLIENT_HEADS, THERAPIST_HEADS
+    from assistant.coding.train import Dataset, scored_heads, training_rows
+
+    speakers = ["therapist", "client", "client", "therapist", "therapist"]
+    data = Dataset(
+        texts=["t"] * 5,
+        previous=[""] * 5,
+        speakers=speakers,
+        groups=np.zeros(5, dtype=np.int64),
+        lexical=np.zeros((5, 1), dtype=np.float32),
+        targets={},
+    )
+    rows = [4, 0, 1, 2]
+    assert training_rows(data, rows, TrainConfig(utterances="therapist")) == [4, 0]
+    assert training_rows(data, rows, TrainConfig(utterances="client")) == [1, 2]
+    assert training_rows(data, rows, TrainConfig()) == rows
+    assert scored_heads(TrainConfig(utterances="therapist")) == THERAPIST_HEADS
+    assert scored_heads(TrainConfig(utterances="client")) == CLIENT_HEADS
+    assert scored_heads(TrainConfig()) == (*THERAPIST_HEADS, *CLIENT_HEADS)
+
+
 def test_cli_defaults_are_the_committed_design() -> None:
     args = parse_args(["--data", "x"])
     config = (ROOT / "models" / "cue-coder" / "config.json").read_text()
@@ -55,6 +80,7 @@ def test_cli_defaults_are_the_committed_design() -> None:
     assert args.precision == runs_in == "int8"
     assert args.device == "cpu"
     assert args.models == "both"  # the committed coder has its client model beside it
+    assert args.main_utterances == json.loads(config).get("utterances", "all") == "all"
     client = json.loads((ROOT / "models" / "cue-coder" / "client" / "config.json").read_text())
     assert client["utterances"] == "client"
     for key in ("top_layers", "context", "class_weight_power", "epochs", "lr_encoder"):
@@ -192,8 +218,29 @@ def test_train_cues_writes_an_int8_coder_that_loads(tmp_path: Path) -> None:
     labels = coder.code("client", "I want to cut down.", [("therapist", "What now?")])
     assert labels["talk_type"] in ("change", "neutral", "sustain")
 
-    # a client folder that holds some other model is refused, naming that folder
+    # a main model trained on therapist utterances only (scored on the therapist heads) needs
+    # the client model beside it to code talk type
+    therapist = tmp_path / "therapist-coder"
+    assert main([*args, "--out", str(therapist), "--models", "main", "--top-layers", "1",
+                 "--main-utterances", "therapist", "--threads", "1"]) == 0  # fmt: skip
+    assert json.loads((therapist / "config.json").read_text())["utterances"] == "therapist"
+    therapist_metrics = json.loads((therapist / "metrics.json").read_text())
+    assert "talk_type_macro_f1" not in therapist_metrics["cv"]["summary"]
+    assert "behaviour_macro_f1" in therapist_metrics["cv"]["summary"]
+    assert (
+        therapist_metrics["data"]["utterances"] + client_metrics["data"]["utterances"]
+        == (metrics["data"]["utterances"])
+    )
+    with pytest.raises(CoderWeightsError, match="therapist utterances only.*client/"):
+        load_coder(therapist)
+    shutil.copytree(out / "client", therapist / "client")
+    assert load_coder(therapist).client is not None
+
+    # a client folder that holds some other model is refused, naming that folder, and so is
+    # a client model where the main one should be
     client_config["utterances"] = "all"
     (out / "client" / "config.json").write_text(json.dumps(client_config))
     with pytest.raises(CoderWeightsError, match="client.*not a client model"):
         load_coder(out)
+    with pytest.raises(CoderWeightsError, match="not a main model"):
+        load_coder(therapist / "client")
