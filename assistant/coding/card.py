@@ -152,6 +152,11 @@ def write_model_card(out: Path, metrics: dict[str, Any]) -> Path:
         if cfg.get("context")
         else "the utterance alone"
     )
+    learnt_from = (
+        "therapist utterances only (`--main-utterances therapist`)"
+        if metrics.get("utterances") == "therapist"
+        else "utterances"
+    )
     talk_type_from = (
         f"\nThe client's talk type comes from the client model in `{CLIENT_DIR}/` (below)."
         if client
@@ -170,7 +175,7 @@ learned: see `assistant/coding/disclosure.py` and `docs/coder.md`).{talk_type_fr
 
 ## Data
 AnnoMI training part: {data.get("transcripts", "?")} transcripts, {data.get("utterances", "?")}
-utterances (`../shared/data/annomi`). Behaviour and talk type from the simple file (majority
+{learnt_from} (`../shared/data/annomi`). Behaviour and talk type from the simple file (majority
 label); question/reflection/input codes from the full file, majority-voted where a transcript
 has several annotators. 27 further transcripts are held out by the team and were never used.
 

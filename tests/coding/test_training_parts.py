@@ -227,10 +227,9 @@ def test_train_cues_writes_an_int8_coder_that_loads(tmp_path: Path) -> None:
     therapist_metrics = json.loads((therapist / "metrics.json").read_text())
     assert "talk_type_macro_f1" not in therapist_metrics["cv"]["summary"]
     assert "behaviour_macro_f1" in therapist_metrics["cv"]["summary"]
-    assert (
-        therapist_metrics["data"]["utterances"] + client_metrics["data"]["utterances"]
-        == (metrics["data"]["utterances"])
-    )
+    counts = [m["data"]["utterances"] for m in (therapist_metrics, client_metrics, metrics)]
+    assert counts[0] + counts[1] == counts[2]
+    assert "therapist utterances only" in (therapist / "MODEL_CARD.md").read_text()
     with pytest.raises(CoderWeightsError, match="therapist utterances only.*client/"):
         load_coder(therapist)
     shutil.copytree(out / "client", therapist / "client")
