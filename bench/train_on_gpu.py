@@ -55,6 +55,7 @@ PART_BYTES = 15 * 1024 * 1024
 # docs/coder.md. The committed model is "l6-e3-ctx-w5".
 _ALONE = ["--no-context", "--class-weight-power", "0"]
 _PAIR_W5 = ["--context", "--class-weight-power", "0.5"]
+_PAIR_W75 = ["--context", "--class-weight-power", "0.75"]
 _DESIGNS: dict[str, list[str]] = {
     "l6-e3": ["--epochs", "3", *_ALONE],
     "l6-e5": ["--epochs", "5", *_ALONE],
@@ -69,16 +70,8 @@ _DESIGNS: dict[str, list[str]] = {
     "l6-e6-b16-lr5": ["--epochs", "6", "--batch-size", "16", "--lr-encoder", "5e-5", *_ALONE],
     "l6-e3-ctx-w5-seed1": ["--epochs", "3", *_PAIR_W5, "--seed", "1"],
     "l6-e3-ctx-w5-lr12": ["--epochs", "3", *_PAIR_W5, "--lr-encoder", "1.2e-4"],
-    "l6-e3-ctx-w75": ["--epochs", "3", "--context", "--class-weight-power", "0.75"],
-    "l6-e3-ctx-w75-seed1": [
-        "--epochs",
-        "3",
-        "--context",
-        "--class-weight-power",
-        "0.75",
-        "--seed",
-        "1",
-    ],
+    "l6-e3-ctx-w75": ["--epochs", "3", *_PAIR_W75],
+    "l6-e3-ctx-w75-seed1": ["--epochs", "3", *_PAIR_W75, "--seed", "1"],
     # the main model trained on therapist utterances only (the client model codes talk type)
     "th-e3-ctx-w5": ["--epochs", "3", *_PAIR_W5, "--main-utterances", "therapist"],
     "th-e4-ctx-w5": ["--epochs", "4", *_PAIR_W5, "--main-utterances", "therapist"],

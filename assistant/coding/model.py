@@ -21,6 +21,7 @@ from assistant.coding import encoder
 from assistant.coding.decode import Offsets, decode, none_to_null
 from assistant.coding.disclosure import detect_disclosure
 from assistant.coding.labels import (
+    CLIENT,
     CLIENT_HEADS,
     HEADS,
     THERAPIST,
@@ -186,7 +187,10 @@ def resolve_model_dir(path: Path | None = None) -> Path:
     return Path(env) if env else DEFAULT_MODEL_DIR
 
 
-def _read_config(path: Path) -> dict[str, Any]:
+def _read_config(path: Path, role: str, learnt_from: tuple[str, ...]) -> dict[str, Any]:
+    """``path``'s config.json, checked against this code and against the ``role`` the model
+    plays in the coder: what it learnt from (``utterances``; "all" where absent) must be one
+    of ``learnt_from``."""
     if not path.is_dir():
         raise CoderWeightsError(path, "folder not found (train with `attune train-cues`)")
     missing = [f for f in WEIGHT_FILES if not (path / f).is_file()]
@@ -202,6 +206,9 @@ def _read_config(path: Path) -> dict[str, Any]:
         raise CoderWeightsError(path, "lexical features differ from this code's")
     if config.get("heads") != {h: list(c) for h, c in HEADS.items()}:
         raise CoderWeightsError(path, "label sets differ from this code's")
+    utterances = config.get("utterances", "all")
+    if utterances not in learnt_from:
+        raise CoderWeightsError(path, f"not a {role} model (utterances = {utterances!r})")
     return config
 
 
@@ -218,23 +225,18 @@ def load_coder(path: Path | None = None, precision: str | None = None) -> Uttera
     if precision is not None and precision not in encoder.PRECISIONS:
         raise ValueError(f"precision must be one of {encoder.PRECISIONS}, got {precision!r}")
     model_dir = resolve_model_dir(path)
-    config = _read_config(model_dir)
-    forced = precision
-    precision = forced or _precision(model_dir, config)
-    weights = _read_weights(model_dir)  # files are checked before the slow imports
+    config = _read_config(model_dir, "main", ("all", THERAPIST))
     client_dir = model_dir / CLIENT_DIR
-    learnt_from = config.get("utterances", "all")
-    if learnt_from not in ("all", THERAPIST):
-        raise CoderWeightsError(model_dir, f"not a main model (utterances = {learnt_from!r})")
-    if learnt_from == THERAPIST and not client_dir.exists():
+    if config.get("utterances") == THERAPIST and not client_dir.exists():
         raise CoderWeightsError(
             model_dir, f"trained on therapist utterances only, and no client model in {CLIENT_DIR}/"
         )
+    forced = precision
+    precision = forced or _precision(model_dir, config)
+    weights = _read_weights(model_dir)  # files are checked before the slow imports
     client_parts: tuple[dict[str, Any], dict[str, Any], str] | None = None
     if client_dir.exists():
-        client_config = _read_config(client_dir)
-        if client_config.get("utterances") != "client":
-            raise CoderWeightsError(client_dir, "not a client model (utterances != 'client')")
+        client_config = _read_config(client_dir, "client", (CLIENT,))
         client_precision = forced or _precision(client_dir, client_config)
         client_parts = (client_config, _read_weights(client_dir), client_precision)
     tokenizer, transformer = encoder.load_base()
