@@ -285,12 +285,21 @@ def test_an_utterance_gets_the_same_labels_in_a_batch_as_alone(coder: UtteranceC
 @pytest.mark.model
 def test_one_utterance_codes_quickly(coder: UtteranceCoder) -> None:
     """The budget is 30 ms median on one core (see bench/coder_latency.py); the bound here
-    is generous so that a busy CI machine does not make it flaky."""
-    context = [("client", "I've cut down a bit, but weekends are still hard.")]
-    coder.code("therapist", "What makes weekends harder?", context)  # warm-up
-    times = []
-    for _ in range(20):
-        start = time.perf_counter()
-        coder.code("therapist", "What makes weekends harder than weekdays for you?", context)
-        times.append(time.perf_counter() - start)
-    assert statistics.median(times) < 0.200
+    is generous so that a busy CI machine does not make it flaky. One torch thread, as the
+    live pipeline runs it (`assistant/cli.py`): on two threads a core taken by another
+    process stalls every step (0.53 s a call, measured here while a training job ran)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        context = [("client", "I've cut down a bit, but weekends are still hard.")]
+        coder.code("therapist", "What makes weekends harder?", context)  # warm-up
+        times = []
+        for _ in range(20):
+            start = time.perf_counter()
+            coder.code("therapist", "What makes weekends harder than weekdays for you?", context)
+            times.append(time.perf_counter() - start)
+    finally:
+        torch.set_num_threads(threads)
+    assert statistics.median(times) < 0.200, f"median {statistics.median(times) * 1000:.0f} ms"
