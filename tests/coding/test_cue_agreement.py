@@ -43,14 +43,13 @@ def test_out_of_fold_labels_that_follow_the_experts_raise_the_experts_cues() -> 
     bench = _cue_rates()
     sessions = load_annomi(ANNOMI)[:10]
     gold = bench.gold_labels(sessions)
-    # log-probs putting 0.9 on each expert code (and the client model's talk type the same)
+    # out-of-fold log-probs of a model that puts 0.9 on each expert code
     rows = [u for s in sessions for u in s.utterances]
     logp = {}
     for head, classes in HEADS.items():
         p = np.full((len(rows), len(classes)), 0.1 / (len(classes) - 1), dtype=np.float32)
         for i, u in enumerate(rows):
             if head in u.labels:
-                p[i] = 0.1 / (len(classes) - 1)
                 p[i, classes.index(u.labels[head])] = 0.9
         logp[head] = np.log(p)
     decoded = bench.oof_labels(sessions, logp)
