@@ -174,6 +174,10 @@ def run_cues(session_id: str, utts: Sequence[Utterance]) -> list[tuple[Utterance
     return out
 
 
+def ratio(a: int, b: int) -> str:
+    return f"{a / b:.2f}" if b else "-"
+
+
 def print_agreement(
     coder_cues: set[CueKey],
     coder_shown: set[CueKey],
@@ -190,10 +194,6 @@ def print_agreement(
         theirs = {c for c in gold_cues if c[2] == kind}
         if not mine and not theirs:
             continue
-
-        def ratio(a: int, b: int) -> str:
-            return f"{a / b:.2f}" if b else "-"
-
         print(
             f"{kind:28s} {len(mine):6d} {len(theirs):7d} "
             f"{ratio(len(mine & theirs), len(mine)):>9s} {len(shown):6d} "
