@@ -27,7 +27,7 @@ import csv
 import os
 import sys
 from collections import Counter, defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +35,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from assistant.coding.data import SIMPLE_FILE, Session, load_annomi  # noqa: E402
+from assistant.coding.data import Utterance as AnnomiUtterance  # noqa: E402
+from assistant.coding.decode import none_to_null  # noqa: E402
 from assistant.coding.disclosure import detect_disclosure  # noqa: E402
 from assistant.cues.catalog import KINDS, CueOptions  # noqa: E402
 from assistant.dialogue import DialogueStages  # noqa: E402
@@ -65,23 +67,19 @@ def read_stamps(data: Path) -> tuple[dict[str, str], dict[tuple[str, int], float
     return quality, stamps
 
 
-def _null(value: str) -> str | None:
-    return None if value == "none" else value
+def utterance_labels(u: AnnomiUtterance, codes: Mapping[str, str]) -> Labels:
+    """The labels the coder would give ``u`` if it coded ``codes`` (head -> class)."""
+    if u.speaker == "therapist":
+        return {k: none_to_null(codes[k]) for k in THERAPIST_CODES}
+    return {"talk_type": codes["talk_type"], "disclosure": detect_disclosure(u.text)}
 
 
 def gold_labels(sessions: Sequence[Session]) -> dict[tuple[str, int], Labels]:
-    out: dict[tuple[str, int], Labels] = {}
-    for session in sessions:
-        for row in session.utterances:
-            if row.speaker == "therapist":
-                labels: Labels = {k: _null(row.labels[k]) for k in THERAPIST_CODES}
-            else:
-                labels = {
-                    "talk_type": row.labels["talk_type"],
-                    "disclosure": detect_disclosure(row.text),
-                }
-            out[(session.transcript_id, row.index)] = labels
-    return out
+    return {
+        (s.transcript_id, u.index): utterance_labels(u, u.labels)
+        for s in sessions
+        for u in s.utterances
+    }
 
 
 def read_oof(main: Path, client: Path | None) -> dict[str, np.ndarray]:
@@ -99,11 +97,9 @@ def oof_labels(
 ) -> dict[tuple[str, int], Labels]:
     """Labels from out-of-fold log-probs (one row per utterance of ``sessions``, in order),
     each fold decoded with offsets tuned on the other folds, as the CV scores them."""
-    from sklearn.model_selection import GroupKFold
-
-    from assistant.coding.decode import decode, tune_offsets
+    from assistant.coding.decode import decode
     from assistant.coding.labels import CLIENT_HEADS, HEADS, THERAPIST_HEADS
-    from assistant.coding.train import _split, build_dataset
+    from assistant.coding.train import _split, build_dataset, grouped_folds, held_out_offsets
 
     data = build_dataset(sessions)
     for head, classes in HEADS.items():
@@ -112,32 +108,19 @@ def oof_labels(
     heads = (*THERAPIST_HEADS, *CLIENT_HEADS)
     speakers = np.array(data.speakers)
     decoded: dict[str, np.ndarray] = {h: np.empty(len(data), dtype=object) for h in heads}
-    splits = list(GroupKFold(n_splits=folds).split(data.texts, groups=data.groups))
-    for k, (_, test_rows) in enumerate(splits):
-        others = np.concatenate([t for j, (_, t) in enumerate(splits) if j != k])
-        print(f"decoding fold {k + 1}/{folds} (offsets tuned on the others)", file=sys.stderr)
-        known = {h: v[others] for h, v in logp.items()}
-        offsets = tune_offsets(*_split(data, known, others, heads))
+    splits = grouped_folds(data, folds)
+    for k, (test_rows, offsets) in enumerate(held_out_offsets(data, logp, splits, heads)):
+        print(f"decoded fold {k + 1}/{folds} (offsets tuned on the others)", file=sys.stderr)
         sub, _ = _split(data, {h: v[test_rows] for h, v in logp.items()}, test_rows, heads)
         labels = decode(sub, offsets)
         for head in heads:
             want = "client" if head in CLIENT_HEADS else "therapist"
             decoded[head][test_rows[speakers[test_rows] == want]] = labels[head]
-    out: dict[tuple[str, int], Labels] = {}
-    row = 0
-    for session in sessions:
-        for u in session.utterances:
-            if u.speaker == "therapist":
-                out[(session.transcript_id, u.index)] = {
-                    h: _null(str(decoded[h][row])) for h in THERAPIST_CODES
-                }
-            else:
-                out[(session.transcript_id, u.index)] = {
-                    "talk_type": str(decoded["talk_type"][row]),
-                    "disclosure": detect_disclosure(u.text),
-                }
-            row += 1
-    return out
+    rows = [(s.transcript_id, u) for s in sessions for u in s.utterances]  # data's order
+    return {
+        (tid, u.index): utterance_labels(u, {h: str(decoded[h][i]) for h in heads})
+        for i, (tid, u) in enumerate(rows)
+    }
 
 
 def session_utterances(

@@ -283,17 +283,39 @@ def _split(
     return sub, gold
 
 
+def grouped_folds(data: Dataset, folds: int) -> list[tuple[IntArray, IntArray]]:
+    """(train rows, held-out rows) of each of ``folds`` folds grouped by transcript (the
+    same folds on every call for the same data)."""
+    from sklearn.model_selection import GroupKFold
+
+    return list(GroupKFold(n_splits=folds).split(data.texts, groups=data.groups))
+
+
+def held_out_offsets(
+    data: Dataset,
+    oof: dict[str, FloatArray],
+    splits: Sequence[tuple[IntArray, IntArray]],
+    heads: Sequence[str],
+) -> Iterator[tuple[IntArray, Offsets]]:
+    """Each fold's held-out rows with offsets tuned on the other folds' out-of-fold
+    predictions only, never on the rows they then decode."""
+    for k, (_, test_rows) in enumerate(splits):
+        others = np.concatenate([t for j, (_, t) in enumerate(splits) if j != k])
+        yield (
+            test_rows,
+            tune_offsets(*_split(data, {h: v[others] for h, v in oof.items()}, others, heads)),
+        )
+
+
 def cross_validate(
     data: Dataset, cfg: TrainConfig, folds: int
 ) -> tuple[list[dict[str, float]], Offsets, dict[str, FloatArray]]:
     """Grouped k-fold CV (by transcript). Returns per-fold scores, offsets tuned on all
     out-of-fold predictions (for the final model) and the out-of-fold log-probs (of the rows
     the model codes: a client model's are zero elsewhere)."""
-    from sklearn.model_selection import GroupKFold
-
     heads = scored_heads(cfg)
     oof = {h: np.zeros((len(data), len(c)), dtype=np.float32) for h, c in HEADS.items()}
-    splits = list(GroupKFold(n_splits=folds).split(data.texts, groups=data.groups))
+    splits = grouped_folds(data, folds)
     for k, (train_rows, test_rows) in enumerate(splits):
         desc = f"{'' if cfg.utterances == 'all' else cfg.utterances + ' '}fold {k + 1}/{folds}"
         fitted = fit(data, training_rows(data, train_rows.tolist(), cfg), cfg, desc=desc)
@@ -302,10 +324,7 @@ def cross_validate(
         for h in oof:
             oof[h][coded] = logp[h]
     per_fold: list[dict[str, float]] = []
-    for k, (_, test_rows) in enumerate(splits):
-        # offsets for fold k come from the other folds' out-of-fold predictions only
-        others = np.concatenate([t for j, (_, t) in enumerate(splits) if j != k])
-        offsets = tune_offsets(*_split(data, {h: v[others] for h, v in oof.items()}, others, heads))
+    for k, (test_rows, offsets) in enumerate(held_out_offsets(data, oof, splits, heads)):
         logp_k, gold_k = _split(data, {h: v[test_rows] for h, v in oof.items()}, test_rows, heads)
         fold_scores = score(gold_k, decode(logp_k, offsets))
         untuned = score(gold_k, decode(logp_k, zero_offsets()))
