@@ -16,6 +16,7 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -50,35 +51,33 @@ def main() -> int:
             print("\nClient model (codes talk type in the coder):")
             print(train.format_table(cv["summary"]))
         return 0
-    cfg = metrics["train_config"]
-    argv = [
-        "--data",
-        str(args.data),
-        "--folds",
-        str(args.folds),
-        "--cv-only",
-        "--threads",
-        str(args.threads),
-        "--epochs",
-        str(cfg["epochs"]),
-        "--top-layers",
-        str(cfg["top_layers"]),
-        "--seed",
-        str(cfg["seed"]),
-        "--context" if cfg.get("context") else "--no-context",
-        "--lr-encoder",
-        str(cfg.get("lr_encoder", train.TrainConfig.lr_encoder)),
-        "--batch-size",
-        str(cfg.get("batch_size", train.TrainConfig.batch_size)),
-        "--class-weight-power",
-        str(cfg.get("class_weight_power", 0.0)),
-        "--precision",
-        str(cfg.get("precision", "fp32")),
-        *(["--device", args.device] if args.device else []),
-        "--models",
-        args.models,
+    models = ["client", "main"] if args.models == "both" else [args.models]
+    for model in models:  # each with its committed model's settings
+        folder = DEFAULT_MODEL_DIR / CLIENT_DIR if model == "client" else DEFAULT_MODEL_DIR
+        cfg = json.loads((folder / "metrics.json").read_text())["train_config"]
+        status = train.main([*_settings(cfg), "--data", str(args.data), "--folds", str(args.folds),
+                             "--cv-only", "--threads", str(args.threads), "--models", model,
+                             *(["--device", args.device] if args.device else [])])  # fmt: skip
+        if status:
+            return status
+    return 0
+
+
+def _settings(cfg: dict[str, Any]) -> list[str]:
+    """``train-cues`` arguments that train a model as ``cfg`` (a metrics.json's
+    ``train_config``) says."""
+    utterances = cfg.get("utterances", "all")
+    return [
+        *("--epochs", str(cfg["epochs"]), "--top-layers", str(cfg["top_layers"])),
+        *("--seed", str(cfg["seed"]), "--context" if cfg.get("context") else "--no-context"),
+        *("--lr-encoder", str(cfg.get("lr_encoder", train.TrainConfig.lr_encoder))),
+        *("--batch-size", str(cfg.get("batch_size", train.TrainConfig.batch_size))),
+        *("--class-weight-power", str(cfg.get("class_weight_power", 0.0))),
+        *[f"--head-weight-power={h}={w}" for h, w in cfg.get("head_weight_power", ())],
+        *("--layer-lr-decay", str(cfg.get("layer_lr_decay", 1.0))),
+        *("--precision", str(cfg.get("precision", "fp32"))),
+        *([] if utterances == "client" else ["--main-utterances", utterances]),
     ]
-    return train.main(argv)
 
 
 if __name__ == "__main__":

@@ -51,8 +51,9 @@ PART_BYTES = 15 * 1024 * 1024
 
 # name -> extra `attune train-cues` arguments; every design trains the main model only,
 # fine-tunes all six layers and names its input (utterance alone or with the previous turn),
-# class weighting and training utterances, whatever the defaults. Figures for each:
-# docs/coder.md. The committed model is "l6-e3-ctx-w5".
+# class weighting, layer-wise learning rates and training utterances, whatever the defaults.
+# Figures for each: docs/coder.md. The committed model is "l6-e3-ctx-w5-llrd8" (the one
+# before it "l6-e3-ctx-w5").
 _ALONE = ["--no-context", "--class-weight-power", "0"]
 _PAIR_W5 = ["--context", "--class-weight-power", "0.5"]
 _PAIR_W75 = ["--context", "--class-weight-power", "0.75"]
@@ -75,6 +76,20 @@ _DESIGNS: dict[str, list[str]] = {
     # the main model trained on therapist utterances only (the client model codes talk type)
     "th-e3-ctx-w5": ["--epochs", "3", *_PAIR_W5, "--main-utterances", "therapist"],
     "th-e4-ctx-w5": ["--epochs", "4", *_PAIR_W5, "--main-utterances", "therapist"],
+    # the input head (advice) weighted by count**-1, the other heads as committed
+    "l6-e3-ctx-w5-inp1": ["--epochs", "3", *_PAIR_W5, "--head-weight-power", "input=1"],
+    "l6-e3-ctx-w5-inp1-seed1": [
+        *["--epochs", "3", *_PAIR_W5, "--head-weight-power", "input=1", "--seed", "1"]
+    ],
+    # layer-wise learning rates: each layer 0.8 times the rate of the one above
+    "l6-e3-ctx-w5-llrd8": ["--epochs", "3", *_PAIR_W5, "--layer-lr-decay", "0.8"],
+    "l6-e3-ctx-w5-llrd8-seed1": [
+        *["--epochs", "3", *_PAIR_W5, "--layer-lr-decay", "0.8", "--seed", "1"]
+    ],
+    "l6-e3-ctx-w5-inp1-llrd8-seed1": [
+        *["--epochs", "3", *_PAIR_W5, "--head-weight-power", "input=1"],
+        *["--layer-lr-decay", "0.8", "--seed", "1"],
+    ],
 }
 DESIGNS: dict[str, list[str]] = {
     name: [
@@ -82,10 +97,11 @@ DESIGNS: dict[str, list[str]] = {
         "main",
         *args,
         *([] if "--main-utterances" in args else ["--main-utterances", "all"]),
+        *([] if "--layer-lr-decay" in args else ["--layer-lr-decay", "1"]),
     ]
     for name, args in _DESIGNS.items()
 }
-COMMITTED = "l6-e3-ctx-w5"
+COMMITTED = "l6-e3-ctx-w5-llrd8"
 
 
 def pack(data: Path, out: Path, transcripts: int) -> None:

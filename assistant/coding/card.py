@@ -67,9 +67,15 @@ def _below_floors(metrics: dict[str, Any], client: dict[str, Any] | None = None)
 
 def _weighting(cfg: dict[str, Any]) -> str:
     power = float(cfg.get("class_weight_power", 0.0))
-    if power <= 0:
-        return ""
-    return f", each class weighted by its training count to the power -{power:g}"
+    heads = cfg.get("head_weight_power", ())
+    text = ""
+    if power or heads:
+        text = f", each class weighted by its training count to the power -{power:g}"
+        text += "".join(f" ({head}: -{head_power:g})" for head, head_power in heads)
+    decay = float(cfg.get("layer_lr_decay", 1.0))
+    if decay != 1.0:
+        text += f", each encoder layer learning at {decay:g} times the rate of the one above"
+    return text
 
 
 def _arithmetic(metrics: dict[str, Any]) -> str:
@@ -92,13 +98,31 @@ def _arithmetic(metrics: dict[str, Any]) -> str:
     )
 
 
-def _client_section(client: dict[str, Any] | None) -> str:
+_DESIGN_DEFAULTS: dict[str, Any] = {
+    "top_layers": None, "epochs": None, "context": None, "class_weight_power": 0.0,
+    "head_weight_power": [], "layer_lr_decay": 1.0,
+}  # fmt: skip
+
+
+def _design_differences(main: dict[str, Any], client: dict[str, Any]) -> str:
+    """Where the client model's training settings differ from the main model's."""
+    a, b = main.get("train_config", {}), client.get("train_config", {})
+    diffs = [
+        f"{key} = {b.get(key, default)} (the main model's: {a.get(key, default)})"
+        for key, default in _DESIGN_DEFAULTS.items()
+        if a.get(key, default) != b.get(key, default)
+    ]
+    return f" but for {', '.join(diffs)}" if diffs else ""
+
+
+def _client_section(main: dict[str, Any], client: dict[str, Any] | None) -> str:
     if client is None:
         return ""
+    differs = _design_differences(main, client)
     return f"""
 ## Client model (`{CLIENT_DIR}/`)
-The client's talk type comes from a second model of the same design (its own copy of the
-fine-tuned layers and head; the frozen token embeddings are shared), trained on client
+The client's talk type comes from a second model (its own copy of the fine-tuned layers and
+head; the frozen token embeddings are shared) of the same design{differs}, trained on client
 utterances only with talk type its only loss (trained {client.get("date", "?")}). The
 multi-task model's own talk-type head, scored above, is not used. Its grouped CV, same folds:
 
@@ -201,7 +225,7 @@ Grouped {metrics.get("cv", {}).get("folds", "?")}-fold CV by transcript (sklearn
 transcript_id): no transcript is in both train and test. In each fold the offsets were tuned
 on the other folds' out-of-fold predictions only. Floors are the team's held-out checks.
 
-{cv_table(metrics)}{_notes(metrics)}{_client_section(client)}
+{cv_table(metrics)}{_notes(metrics)}{_client_section(metrics, client)}
 Weights: `encoder_top.safetensors` (fine-tuned top layers, fp16), `head.safetensors`,
 `config.json` (label sets, feature names, offsets), `metrics.json` (per-fold scores).
 

@@ -45,6 +45,10 @@ from assistant.coding.model import CLIENT_DIR, DEFAULT_MODEL_DIR, FORMAT_VERSION
 
 IntArray = npt.NDArray[np.int64]
 
+# the committed main model's layer-wise learning-rate decay (the client model's is 1:
+# layer-wise rates left its CV level, docs/coder.md)
+MAIN_LAYER_LR_DECAY = 0.8
+
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -60,6 +64,9 @@ class TrainConfig:
     context: bool = True  # encode (previous turn, utterance) pairs
     device: str = "cpu"  # torch device to train on ("cuda" where there is one)
     class_weight_power: float = 0.5  # loss weight of a class ~ count**-power (0: unweighted)
+    # (head, power) pairs that override class_weight_power for one head
+    head_weight_power: tuple[tuple[str, float], ...] = ()
+    layer_lr_decay: float = 1.0  # encoder layer k below the top learns at lr * decay**k
     precision: str = "int8"  # how the coder computes: int8 (2.2x faster on a CPU core) or fp32
     # trained and scored on: "all" (every head), "therapist" (the therapist heads) or
     # "client" (talk type)
@@ -102,10 +109,14 @@ def build_dataset(sessions: Sequence[Session]) -> Dataset:
     )
 
 
-def class_weights(targets: IntArray, n_classes: int, cfg: TrainConfig) -> FloatArray:
-    """Loss weight per class, ``count ** -power``, scaled so the average example weighs 1."""
+def class_weights(
+    targets: IntArray, n_classes: int, cfg: TrainConfig, head: str = ""
+) -> FloatArray:
+    """Loss weight per class, ``count ** -power``, scaled so the average example weighs 1
+    (``power``: the config's for ``head``, else its ``class_weight_power``)."""
+    power = dict(cfg.head_weight_power).get(head, cfg.class_weight_power)
     counts = np.bincount(targets[targets >= 0], minlength=n_classes).astype(np.float64)
-    weights = np.where(counts > 0, np.maximum(counts, 1.0) ** -cfg.class_weight_power, 0.0)
+    weights = np.where(counts > 0, np.maximum(counts, 1.0) ** -power, 0.0)
     total = float((counts * weights).sum())
     return (weights * counts.sum() / total if total > 0 else np.ones(n_classes)).astype(np.float32)
 
@@ -162,7 +173,7 @@ def fit(data: Dataset, rows: Sequence[int], cfg: TrainConfig, desc: str = "fit")
     enc_params = [p for p in transformer.parameters() if p.requires_grad]
     optim = torch.optim.AdamW(
         [
-            {"params": enc_params, "lr": cfg.lr_encoder},
+            *_encoder_groups(transformer, cfg),
             {"params": list(head.parameters()), "lr": cfg.lr_head},
         ],
         weight_decay=cfg.weight_decay,
@@ -176,7 +187,7 @@ def fit(data: Dataset, rows: Sequence[int], cfg: TrainConfig, desc: str = "fit")
     targets = {h: torch.from_numpy(t).to(device) for h, t in data.targets.items()}
     loss_fns = {
         h: torch.nn.CrossEntropyLoss(
-            weight=torch.from_numpy(class_weights(data.targets[h][row_index], len(c), cfg))
+            weight=torch.from_numpy(class_weights(data.targets[h][row_index], len(c), cfg, h))
             .float()
             .to(device)
         )
@@ -208,6 +219,19 @@ def fit(data: Dataset, rows: Sequence[int], cfg: TrainConfig, desc: str = "fit")
     transformer.eval()
     head.eval()
     return Fitted(tokenizer, transformer, head, cfg)
+
+
+def _encoder_groups(transformer: Any, cfg: TrainConfig) -> list[dict[str, Any]]:
+    """Optimizer groups of the trainable encoder layers, the top one at ``lr_encoder`` and
+    each one below at ``layer_lr_decay`` times the one above."""
+    top_first = reversed(encoder.top_layer_prefixes(transformer, cfg.top_layers))
+    return [
+        {
+            "params": [p for n, p in transformer.named_parameters() if n.startswith(prefix)],
+            "lr": cfg.lr_encoder * cfg.layer_lr_decay**depth,
+        }
+        for depth, prefix in enumerate(top_first)
+    ]
 
 
 def as_coded(fitted: Fitted) -> Fitted:
@@ -405,6 +429,16 @@ def save(
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
 
 
+def _head_power(text: str) -> tuple[str, float]:
+    head, _, power = text.partition("=")
+    if head not in HEADS:
+        raise argparse.ArgumentTypeError(f"unknown head {head!r} (one of {', '.join(HEADS)})")
+    try:
+        return head, float(power)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected HEAD=POWER, e.g. input=1") from None
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="attune train-cues", description=__doc__.split("\n")[0])
     p.add_argument("--data", type=Path, required=True, help="folder with the AnnoMI CSV files")
@@ -422,6 +456,22 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         type=float,
         default=TrainConfig.class_weight_power,
         help="weigh each class's loss by count**-POWER (0.5: inverse square root of frequency)",
+    )
+    p.add_argument(
+        "--head-weight-power",
+        type=_head_power,
+        action="append",
+        default=[],
+        metavar="HEAD=POWER",
+        help="another class-weight power for one head (repeatable), e.g. input=1",
+    )
+    p.add_argument(
+        "--layer-lr-decay",
+        type=float,
+        default=None,
+        help="each encoder layer learns at this times the rate of the layer above (1: all "
+        f"alike; default: as the committed models, {MAIN_LAYER_LR_DECAY:g} for the main model "
+        f"and {TrainConfig.layer_lr_decay:g} for the client model)",
     )
     p.add_argument(
         "--device", default=TrainConfig.device, help="torch device: cpu (default) or cuda"
@@ -463,12 +513,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    import torch
-
-    if args.threads > 0:
-        torch.set_num_threads(args.threads)
+def jobs(args: argparse.Namespace) -> list[tuple[TrainConfig, Path]]:
+    """The models to train, each with its config and folder: the client model first (it is
+    the shorter of the two), then the main one."""
     cfg = TrainConfig(
         epochs=args.epochs,
         top_layers=args.top_layers,
@@ -479,18 +526,32 @@ def main(argv: list[str] | None = None) -> int:
         batch_size=args.batch_size,
         device=args.device,
         class_weight_power=args.class_weight_power,
+        head_weight_power=tuple(args.head_weight_power),
         precision=args.precision,
-        utterances=args.main_utterances,
     )
+    decay = args.layer_lr_decay  # None: each model as committed
+    client_decay = TrainConfig.layer_lr_decay if decay is None else decay
+    main_decay = MAIN_LAYER_LR_DECAY if decay is None else decay
+    todo = []
+    if args.models in ("both", "client"):
+        client_cfg = replace(cfg, utterances=CLIENT, layer_lr_decay=client_decay)
+        todo.append((client_cfg, args.out / CLIENT_DIR))
+    if args.models in ("both", "main"):
+        main_cfg = replace(cfg, utterances=args.main_utterances, layer_lr_decay=main_decay)
+        todo.append((main_cfg, args.out))
+    return todo
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    import torch
+
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
     sessions = load_annomi(args.data)
     data = build_dataset(sessions)
     print(f"AnnoMI: {len(sessions)} transcripts, {len(data)} utterances", file=sys.stderr)
-    jobs = []  # the client model first: it is the shorter of the two
-    if args.models in ("both", "client"):
-        jobs.append((replace(cfg, utterances=CLIENT), args.out / CLIENT_DIR))
-    if args.models in ("both", "main"):
-        jobs.append((cfg, args.out))
-    for job_cfg, out in jobs:
+    for job_cfg, out in jobs(args):
         metrics_out = args.metrics_out
         if metrics_out is not None and job_cfg.utterances == CLIENT:
             metrics_out = metrics_out.with_name(f"{metrics_out.stem}-client{metrics_out.suffix}")

@@ -8,6 +8,7 @@ import importlib.util
 import json
 import shutil
 import sys
+from dataclasses import replace
 from pathlib import Path
 from types import ModuleType
 
@@ -41,6 +42,21 @@ def test_class_weights_lift_rare_classes_and_keep_the_average_example_at_one() -
     assert weights[2] == 0.0  # absent from these rows
     plain = class_weights(targets, 3, TrainConfig(class_weight_power=0.0))
     assert plain[:2].tolist() == [1.0, 1.0]
+    # one head weighted more steeply than the rest (--head-weight-power input=1)
+    steep = TrainConfig(class_weight_power=0.5, head_weight_power=(("input", 1.0),))
+    advice = class_weights(targets, 3, steep, "input")
+    assert advice[1] / advice[0] == pytest.approx(9.0)  # (90 / 10) ** 1
+    assert (90 * advice[0] + 10 * advice[1]) / 100 == pytest.approx(1.0)
+    assert class_weights(targets, 3, steep, "question").tolist() == weights.tolist()
+
+
+def test_head_weight_power_and_layer_lr_decay_options() -> None:
+    args = parse_args(["--data", "x", "--head-weight-power", "input=1", "--layer-lr-decay", "0.8"])
+    assert args.head_weight_power == [("input", 1.0)]
+    assert args.layer_lr_decay == 0.8
+    for bad in ("advice=1", "input", "input=much"):
+        with pytest.raises(SystemExit):
+            parse_args(["--data", "x", "--head-weight-power", bad])
 
 
 def test_a_speaker_model_learns_from_and_is_scored_on_its_speaker_only() -> None:
@@ -67,24 +83,72 @@ def test_a_speaker_model_learns_from_and_is_scored_on_its_speaker_only() -> None
     assert scored_heads(TrainConfig()) == (*THERAPIST_HEADS, *CLIENT_HEADS)
 
 
+DESIGN_KEYS = (
+    "top_layers", "context", "class_weight_power", "head_weight_power", "layer_lr_decay",
+    "epochs", "lr_encoder", "lr_head", "batch_size", "seed", "precision", "utterances",
+)  # fmt: skip
+
+
+def _committed(folder: Path) -> dict[str, object]:
+    """A committed model's training settings, with the defaults of keys older runs lack."""
+    cfg: dict[str, object] = json.loads((folder / "metrics.json").read_text())["train_config"]
+    defaults = {"head_weight_power": [], "layer_lr_decay": 1.0}
+    return {k: cfg.get(k, defaults.get(k)) for k in DESIGN_KEYS}
+
+
+def _design(cfg: TrainConfig) -> dict[str, object]:
+    return {k: json.loads(json.dumps(getattr(cfg, k))) for k in DESIGN_KEYS}
+
+
 def test_cli_defaults_are_the_committed_design() -> None:
+    """`attune train-cues --data DIR` trains both committed models again, each as it was
+    trained (the main model with layer-wise learning rates, the client model without)."""
+    from assistant.coding.train import jobs
+
     args = parse_args(["--data", "x"])
-    config = (ROOT / "models" / "cue-coder" / "config.json").read_text()
-    runs_in = json.loads(config)["precision"]
-    committed = json.loads(config)["train_config"]
-    assert args.top_layers == committed["top_layers"]
-    assert args.context == committed["context"]
-    assert args.class_weight_power == committed["class_weight_power"]
-    assert args.epochs == committed["epochs"]
-    assert args.lr_encoder == committed["lr_encoder"]
-    assert args.precision == runs_in == "int8"
+    config = json.loads((ROOT / "models" / "cue-coder" / "config.json").read_text())
+    assert args.precision == config["precision"] == "int8"
     assert args.device == "cpu"
-    assert args.models == "both"  # the committed coder has its client model beside it
-    assert args.main_utterances == json.loads(config).get("utterances", "all") == "all"
-    client = json.loads((ROOT / "models" / "cue-coder" / "client" / "config.json").read_text())
-    assert client["utterances"] == "client"
-    for key in ("top_layers", "context", "class_weight_power", "epochs", "lr_encoder"):
-        assert client["train_config"][key] == getattr(args, key), key
+    (client, client_dir), (main, main_dir) = jobs(args)
+    assert (client_dir, main_dir) == (args.out / "client", args.out)
+    assert _design(main) == _committed(ROOT / "models" / "cue-coder")
+    assert _design(client) == _committed(ROOT / "models" / "cue-coder" / "client")
+    assert main.layer_lr_decay == 0.8 and client.layer_lr_decay == 1.0
+    # one explicit value applies to both models
+    (client, _), (main, _) = jobs(parse_args(["--data", "x", "--layer-lr-decay", "0.9"]))
+    assert client.layer_lr_decay == main.layer_lr_decay == 0.9
+    assert [c.utterances for c, _ in jobs(parse_args(["--data", "x", "--models", "main"]))] == [
+        "all"
+    ]
+
+
+def test_the_gpu_bench_s_committed_design_is_the_committed_model() -> None:
+    from assistant.coding.train import jobs
+
+    gpu = _bench_module()
+    [(design, _)] = jobs(parse_args(["--data", "x", *gpu.DESIGNS[gpu.COMMITTED]]))
+    assert _design(design) == _committed(ROOT / "models" / "cue-coder")
+    # the design before it names its one learning rate, whatever the CLI's default
+    [(before, _)] = jobs(parse_args(["--data", "x", *gpu.DESIGNS["l6-e3-ctx-w5"]]))
+    assert before.layer_lr_decay == 1.0
+
+
+def test_the_accuracy_bench_retrains_each_committed_model_as_it_was_trained() -> None:
+    """bench/coder_accuracy.py re-runs each CV with the settings its metrics.json records."""
+    from assistant.coding.train import jobs
+
+    spec = importlib.util.spec_from_file_location(
+        "coder_accuracy", ROOT / "bench" / "coder_accuracy.py"
+    )
+    assert spec is not None and spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    for folder, models in (("cue-coder", "main"), ("cue-coder/client", "client")):
+        committed = ROOT / "models" / folder
+        cfg = json.loads((committed / "metrics.json").read_text())["train_config"]
+        argv = [*bench._settings(cfg), "--data", "x", "--models", models]
+        [(rerun, _)] = jobs(parse_args(argv))
+        assert _design(rerun) == _committed(committed), folder
 
 
 @pytest.mark.model
@@ -243,3 +307,21 @@ def test_train_cues_writes_an_int8_coder_that_loads(tmp_path: Path) -> None:
         load_coder(out)
     with pytest.raises(CoderWeightsError, match="not a main model"):
         load_coder(therapist / "client")
+
+
+@pytest.mark.model
+def test_layer_lr_decay_gives_each_trained_layer_its_rate() -> None:
+    from assistant.coding.train import _encoder_groups
+
+    _tokenizer, transformer = encoder.load_base()
+    encoder.freeze_below(transformer, 3)
+    cfg = TrainConfig(top_layers=3, lr_encoder=1e-4, layer_lr_decay=0.5)
+    groups = _encoder_groups(transformer, cfg)
+    assert [g["lr"] for g in groups] == pytest.approx([1e-4, 5e-5, 2.5e-5])  # layers 5, 4, 3
+    named = dict(transformer.named_parameters())
+    assert groups[0]["params"][0] is named["encoder.layer.5.attention.self.query.weight"]
+    trained = {id(p) for p in transformer.parameters() if p.requires_grad}
+    grouped = [id(p) for g in groups for p in g["params"]]
+    assert sorted(grouped) == sorted(trained)  # every trained weight once, nothing frozen
+    plain = _encoder_groups(transformer, replace(cfg, layer_lr_decay=1.0))
+    assert {g["lr"] for g in plain} == {1e-4}  # the default: one rate for every layer
