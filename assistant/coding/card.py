@@ -115,6 +115,11 @@ def _design_differences(main: dict[str, Any], client: dict[str, Any]) -> str:
     return f" but for {', '.join(diffs)}" if diffs else ""
 
 
+def _encoder_rate(cfg: dict[str, Any]) -> str:
+    rate = str(cfg.get("lr_encoder", "?"))
+    return rate if float(cfg.get("layer_lr_decay", 1.0)) == 1.0 else f"{rate} for the top layer"
+
+
 def _client_section(main: dict[str, Any], client: dict[str, Any] | None) -> str:
     if client is None:
         return ""
@@ -215,7 +220,7 @@ has several annotators. 27 further transcripts are held out by the team and were
   mark, content-word overlap: a reflection restates what the client just said).
 - One multi-task head (shared hidden layer {cfg.get("hidden", "?")}, GELU, one linear per
   label), cross-entropy summed over the heads that apply to the speaker{_weighting(cfg)};
-  {cfg.get("epochs", "?")} epochs, AdamW (encoder learning rate {cfg.get("lr_encoder", "?")}),
+  {cfg.get("epochs", "?")} epochs, AdamW (encoder learning rate {_encoder_rate(cfg)}),
   batch {cfg.get("batch_size", "?")}, trained on {cfg.get("device", "cpu")}.
 - Decoding: per-class logit offsets tuned on out-of-fold predictions (this lifts rare
   classes such as advice), and AnnoMI's consistency: a main behaviour implies its code.

@@ -325,3 +325,19 @@ def test_layer_lr_decay_gives_each_trained_layer_its_rate() -> None:
     assert sorted(grouped) == sorted(trained)  # every trained weight once, nothing frozen
     plain = _encoder_groups(transformer, replace(cfg, layer_lr_decay=1.0))
     assert {g["lr"] for g in plain} == {1e-4}  # the default: one rate for every layer
+
+
+def test_the_committed_model_card_is_written_from_its_metrics(tmp_path: Path) -> None:
+    """The card says how the model was trained, including where the client model's design
+    differs from the main model's, and is what `train-cues` writes from metrics.json."""
+    from assistant.coding.card import write_model_card
+
+    committed = ROOT / "models" / "cue-coder"
+    (tmp_path / "client").mkdir()
+    shutil.copy(committed / "client" / "metrics.json", tmp_path / "client" / "metrics.json")
+    metrics = json.loads((committed / "metrics.json").read_text())
+    card = write_model_card(tmp_path, metrics).read_text()
+    assert card == (committed / "MODEL_CARD.md").read_text()
+    assert "each encoder layer learning at 0.8 times the rate of the one above" in card
+    assert "encoder learning rate 8e-05 for the top layer" in card
+    assert "of the same design but for layer_lr_decay = 1.0 (the main model's: 0.8)" in card
