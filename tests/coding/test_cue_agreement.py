@@ -3,44 +3,31 @@ log-probs decoded fold by fold, and the cue sets compared utterance by utterance
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
-from types import ModuleType
 
 import numpy as np
 import pytest
 
 from assistant.coding.data import Session, load_annomi
 from assistant.coding.labels import HEADS
+from bench import cue_rates as bench
 
 ROOT = Path(__file__).resolve().parents[2]
 ANNOMI = ROOT.parent / "shared" / "data" / "annomi"
 pytestmark = pytest.mark.skipif(not ANNOMI.is_dir(), reason="AnnoMI data not beside the repo")
 
 
-def _cue_rates() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("cue_rates", ROOT / "bench" / "cue_rates.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["cue_rates"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
 def _cues(
-    bench: ModuleType,
     session: Session,
     stamps: dict[tuple[str, int], float],
     labels: dict[tuple[str, int], dict[str, object]],
 ) -> list[tuple[str, str]]:
     """(utterance id, kind) of every cue the rules raise on ``session`` coded by ``labels``."""
     utts = bench.session_utterances(session, stamps, lambda t, i: dict(labels[(t, i)]))
-    return [(u.id, e["kind"]) for u, e in bench.run_cues(session.transcript_id, utts)]
+    return [(str(u.id), str(e["kind"])) for u, e in bench.run_cues(session.transcript_id, utts)]
 
 
 def test_out_of_fold_labels_that_follow_the_experts_raise_the_experts_cues() -> None:
-    bench = _cue_rates()
     sessions = load_annomi(ANNOMI)[:10]
     gold = bench.gold_labels(sessions)
     # out-of-fold log-probs of a model that puts 0.9 on each expert code
@@ -58,13 +45,12 @@ def test_out_of_fold_labels_that_follow_the_experts_raise_the_experts_cues() -> 
     assert same >= 0.99 * len(gold), f"{same} of {len(gold)} utterances decoded as coded"
     _, stamps = bench.read_stamps(ANNOMI)
     for session in sessions[:3]:
-        expert = _cues(bench, session, stamps, gold)
+        expert = _cues(session, stamps, gold)
         assert expert, "the experts' codes raise cues"
-        assert _cues(bench, session, stamps, decoded) == expert
+        assert _cues(session, stamps, decoded) == expert
 
 
 def test_log_probs_of_other_data_are_refused() -> None:
-    bench = _cue_rates()
     sessions = load_annomi(ANNOMI)[:5]
     logp = {h: np.zeros((3, len(c)), dtype=np.float32) for h, c in HEADS.items()}
     with pytest.raises(ValueError, match="not this data's"):

@@ -4,13 +4,10 @@
 from __future__ import annotations
 
 import csv
-import importlib.util
 import json
 import shutil
-import sys
 from dataclasses import replace
 from pathlib import Path
-from types import ModuleType
 
 import numpy as np
 import pytest
@@ -18,20 +15,10 @@ import pytest
 from assistant.coding import encoder
 from assistant.coding.data import SIMPLE_FILE
 from assistant.coding.train import TrainConfig, class_weights, parse_args
+from bench import coder_accuracy, train_on_gpu
 
 ROOT = Path(__file__).resolve().parents[2]
 ANNOMI = ROOT.parent / "shared" / "data" / "annomi"
-
-
-def _bench_module() -> ModuleType:
-    spec = importlib.util.spec_from_file_location(
-        "train_on_gpu", ROOT / "bench" / "train_on_gpu.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["train_on_gpu"] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_class_weights_lift_rare_classes_and_keep_the_average_example_at_one() -> None:
@@ -125,11 +112,10 @@ def test_cli_defaults_are_the_committed_design() -> None:
 def test_the_gpu_bench_s_committed_design_is_the_committed_model() -> None:
     from assistant.coding.train import jobs
 
-    gpu = _bench_module()
-    [(design, _)] = jobs(parse_args(["--data", "x", *gpu.DESIGNS[gpu.COMMITTED]]))
+    [(design, _)] = jobs(parse_args(["--data", "x", *train_on_gpu.DESIGNS[train_on_gpu.COMMITTED]]))
     assert _design(design) == _committed(ROOT / "models" / "cue-coder")
     # the design before it names its one learning rate, whatever the CLI's default
-    [(before, _)] = jobs(parse_args(["--data", "x", *gpu.DESIGNS["l6-e3-ctx-w5"]]))
+    [(before, _)] = jobs(parse_args(["--data", "x", *train_on_gpu.DESIGNS["l6-e3-ctx-w5"]]))
     assert before.layer_lr_decay == 1.0
 
 
@@ -137,16 +123,10 @@ def test_the_accuracy_bench_retrains_each_committed_model_as_it_was_trained() ->
     """bench/coder_accuracy.py re-runs each CV with the settings its metrics.json records."""
     from assistant.coding.train import jobs
 
-    spec = importlib.util.spec_from_file_location(
-        "coder_accuracy", ROOT / "bench" / "coder_accuracy.py"
-    )
-    assert spec is not None and spec.loader is not None
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
     for folder, models in (("cue-coder", "main"), ("cue-coder/client", "client")):
         committed = ROOT / "models" / folder
         cfg = json.loads((committed / "metrics.json").read_text())["train_config"]
-        argv = [*bench._settings(cfg), "--data", "x", "--models", models]
+        argv = [*coder_accuracy._settings(cfg), "--data", "x", "--models", models]
         [(rerun, _)] = jobs(parse_args(argv))
         assert _design(rerun) == _committed(committed), folder
 
@@ -197,15 +177,14 @@ def test_gpu_carry_rebuilds_the_bundled_model(tmp_path: Path) -> None:
     from safetensors.numpy import load_file
     from tokenizers import Tokenizer
 
-    bench = _bench_module()
     carry = tmp_path / "carry"
-    bench.pack(ANNOMI, carry, transcripts=3)
+    train_on_gpu.pack(ANNOMI, carry, transcripts=3)
     assert sum(p.stat().st_size for p in carry.rglob("*") if p.is_file()) < 40 * 2**20
     rebuilt = tmp_path / "minilm"
-    bench.rebuild(carry, rebuilt)
+    train_on_gpu.rebuild(carry, rebuilt)
     base = encoder.base_model_path()
-    original = load_file(str(base / bench.WEIGHTS))
-    state = load_file(str(rebuilt / bench.WEIGHTS))
+    original = load_file(str(base / train_on_gpu.WEIGHTS))
+    state = load_file(str(rebuilt / train_on_gpu.WEIGHTS))
     assert set(state) == set(original)
     tokenizer = Tokenizer.from_file(str(rebuilt / "tokenizer.json"))
     with (carry / "annomi" / SIMPLE_FILE).open(newline="", encoding="utf-8") as fh:
