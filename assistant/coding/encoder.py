@@ -69,22 +69,52 @@ def freeze_below(model: Any, top: int) -> None:
         param.requires_grad = name.startswith(prefixes)
 
 
+#: how a (previous turn, utterance) pair longer than :data:`MAX_TOKENS` is cut:
+#: ``longest`` (the tokenizer's longest_first: the longer of the two loses tokens from its
+#: end, so a long utterance after a long turn loses its own end) or ``previous`` (the
+#: previous turn gives way first, keeping its last words, down to :data:`MIN_PREVIOUS` tokens;
+#: the utterance loses its end only past that)
+TRUNCATIONS = ("longest", "previous")
+MIN_PREVIOUS = 32
+
+
 def token_ids(
-    tokenizer: Any, texts: Sequence[str], previous: Sequence[str] | None
+    tokenizer: Any,
+    texts: Sequence[str],
+    previous: Sequence[str] | None,
+    truncation: str = "longest",
 ) -> list[tuple[list[int], list[int]]]:
-    """Token ids and segment ids of each utterance, unpadded.
+    """Token ids and segment ids of each utterance, unpadded, at most :data:`MAX_TOKENS`.
 
     With ``previous`` (the preceding turn of each utterance) the input is the pair
     ``[CLS] previous [SEP] utterance [SEP]``: the utterance's tokens attend to the turn they
-    answer, and :func:`pooled` averages the utterance's tokens only.
+    answer, and :func:`pooled` averages the utterance's tokens only. ``truncation`` (one of
+    :data:`TRUNCATIONS`) says how a pair too long is cut.
     """
+    if truncation not in TRUNCATIONS:
+        raise ValueError(f"truncation must be one of {TRUNCATIONS}, got {truncation!r}")
     if previous is None:
         enc = tokenizer(list(texts), truncation=True, max_length=MAX_TOKENS)
         return [(list(ids), [1] * len(ids)) for ids in enc["input_ids"]]
-    enc = tokenizer(list(previous), list(texts), truncation="longest_first", max_length=MAX_TOKENS)
-    return [
-        (list(i), list(t)) for i, t in zip(enc["input_ids"], enc["token_type_ids"], strict=True)
-    ]
+    if truncation == "longest":
+        enc = tokenizer(
+            list(previous), list(texts), truncation="longest_first", max_length=MAX_TOKENS
+        )
+        return [
+            (list(i), list(t)) for i, t in zip(enc["input_ids"], enc["token_type_ids"], strict=True)
+        ]
+    cls, sep = int(tokenizer.cls_token_id), int(tokenizer.sep_token_id)
+    # verbose=False: a turn longer than the model's 256 positions is cut below, not warned of
+    plain = tokenizer([*previous, *texts], add_special_tokens=False, verbose=False)["input_ids"]
+    budget = MAX_TOKENS - 3  # [CLS], [SEP], [SEP]
+    out: list[tuple[list[int], list[int]]] = []
+    for prev_ids, utt_ids in zip(plain[: len(previous)], plain[len(previous) :], strict=True):
+        keep_utt = min(len(utt_ids), budget - min(len(prev_ids), MIN_PREVIOUS))
+        keep_prev = min(len(prev_ids), budget - keep_utt)
+        first = [cls, *prev_ids[len(prev_ids) - keep_prev :], sep]
+        second = [*utt_ids[:keep_utt], sep]
+        out.append(([*first, *second], [0] * len(first) + [1] * len(second)))
+    return out
 
 
 def collate(

@@ -68,6 +68,7 @@ class Network:
     offsets: Offsets
     context: bool
     precision: str
+    truncation: str = "longest"  # how a pair too long is cut (encoder.TRUNCATIONS)
 
 
 class UtteranceCoder:
@@ -154,7 +155,9 @@ class UtteranceCoder:
                 prev_speaker = prev_speaker.strip().lower()
             lex_items.append((texts[i], prev_speaker, prev_text))
         previous = [p for _, _, p in lex_items] if net.context else None
-        encoded = encoder.token_ids(self._tokenizer, [texts[i] for i in part], previous)
+        encoded = encoder.token_ids(
+            self._tokenizer, [texts[i] for i in part], previous, net.truncation
+        )
         with torch.inference_mode():
             emb = encoder.pooled(net.transformer, encoder.collate(encoded), net.context)
             logits = net.head(emb, torch.from_numpy(lexical_matrix(lex_items)))
@@ -206,6 +209,8 @@ def _read_config(path: Path, role: str, learnt_from: tuple[str, ...]) -> dict[st
         raise CoderWeightsError(path, "lexical features differ from this code's")
     if config.get("heads") != {h: list(c) for h, c in HEADS.items()}:
         raise CoderWeightsError(path, "label sets differ from this code's")
+    if config.get("truncation", "longest") not in encoder.TRUNCATIONS:
+        raise CoderWeightsError(path, f"unknown truncation {config.get('truncation')!r}")
     utterances = config.get("utterances", "all")
     if utterances not in learnt_from:
         raise CoderWeightsError(path, f"not a {role} model (utterances = {utterances!r})")
@@ -304,4 +309,11 @@ def _load_network(
     if precision == "int8":
         transformer = encoder.quantized(transformer, inplace=True)  # peak RSS 100 MB lower
     offsets: Offsets = {h: [float(x) for x in v] for h, v in config["offsets"].items()}
-    return Network(transformer, head, offsets, bool(config.get("context", False)), precision)
+    return Network(
+        transformer,
+        head,
+        offsets,
+        bool(config.get("context", False)),
+        precision,
+        str(config.get("truncation", "longest")),
+    )

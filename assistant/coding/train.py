@@ -28,7 +28,7 @@ import random
 import sys
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -45,9 +45,13 @@ from assistant.coding.model import CLIENT_DIR, DEFAULT_MODEL_DIR, FORMAT_VERSION
 
 IntArray = npt.NDArray[np.int64]
 
-# the committed main model's layer-wise learning-rate decay (the client model's is 1:
-# layer-wise rates left its CV level, docs/coder.md)
-MAIN_LAYER_LR_DECAY = 0.8
+# settings in which the two committed models differ from TrainConfig's defaults, which
+# `train-cues` uses for each model unless told otherwise (docs/coder.md: the main model gained
+# from layer-wise learning rates, the client model did not)
+COMMITTED_SETTINGS: dict[str, dict[str, Any]] = {
+    "main": {"layer_lr_decay": 0.8},
+    "client": {},
+}
 
 
 @dataclass(frozen=True)
@@ -67,10 +71,31 @@ class TrainConfig:
     # (head, power) pairs that override class_weight_power for one head
     head_weight_power: tuple[tuple[str, float], ...] = ()
     layer_lr_decay: float = 1.0  # encoder layer k below the top learns at lr * decay**k
+    truncation: str = "longest"  # how a pair too long is cut (encoder.TRUNCATIONS)
     precision: str = "int8"  # how the coder computes: int8 (2.2x faster on a CPU core) or fp32
     # trained and scored on: "all" (every head), "therapist" (the therapist heads) or
     # "client" (talk type)
     utterances: str = "all"
+
+
+# what the settings that older metrics.json files do not record were when they were trained
+_UNRECORDED = {
+    "class_weight_power": 0.0,
+    "head_weight_power": (),
+    "layer_lr_decay": 1.0,
+    "truncation": "longest",
+    "precision": "fp32",
+    "utterances": "all",
+}
+
+
+def recorded_config(train_config: dict[str, Any]) -> TrainConfig:
+    """The :class:`TrainConfig` a metrics.json's ``train_config`` records (a setting it lacks
+    is what that setting was before it existed)."""
+    known = {f.name for f in fields(TrainConfig)}
+    values = {**_UNRECORDED, **{k: v for k, v in train_config.items() if k in known}}
+    values["head_weight_power"] = tuple((h, float(w)) for h, w in values["head_weight_power"])
+    return TrainConfig(**values)
 
 
 @dataclass
@@ -136,10 +161,10 @@ def _batches(
     yield from batches
 
 
-def _encode(tokenizer: Any, data: Dataset, rows: Sequence[int], context: bool) -> list[Any]:
+def _encode(tokenizer: Any, data: Dataset, rows: Sequence[int], cfg: TrainConfig) -> list[Any]:
     texts = [data.texts[r] for r in rows]
-    previous = [data.previous[r] for r in rows] if context else None
-    return encoder.token_ids(tokenizer, texts, previous)
+    previous = [data.previous[r] for r in rows] if cfg.context else None
+    return encoder.token_ids(tokenizer, texts, previous, cfg.truncation)
 
 
 @dataclass
@@ -168,7 +193,7 @@ def fit(data: Dataset, rows: Sequence[int], cfg: TrainConfig, desc: str = "fit")
     head.lex_mean.copy_(torch.from_numpy(lex_rows.mean(0)))
     head.lex_std.copy_(torch.from_numpy(lex_rows.std(0) + 1e-3))
     head.to(device)
-    encoded = _encode(tokenizer, data, range(len(data)), cfg.context)
+    encoded = _encode(tokenizer, data, range(len(data)), cfg)
     lengths = [len(ids) for ids, _ in encoded]
     enc_params = [p for p in transformer.parameters() if p.requires_grad]
     optim = torch.optim.AdamW(
@@ -258,7 +283,7 @@ def predict_logp(
     """Log-probabilities of every head for ``rows`` (all heads, whatever the speaker)."""
     import torch
 
-    encoded = _encode(fitted.tokenizer, data, rows, fitted.config.context)
+    encoded = _encode(fitted.tokenizer, data, rows, fitted.config)
     order = sorted(range(len(rows)), key=lambda j: len(encoded[j][0]))
     batch_size = encoder.batch_size_for(fitted.transformer, batch_size)  # as the coder runs
     out = {h: np.zeros((len(rows), len(c)), dtype=np.float32) for h, c in HEADS.items()}
@@ -292,7 +317,7 @@ def training_rows(data: Dataset, rows: Sequence[int], cfg: TrainConfig) -> list[
     return list(rows)
 
 
-def _split(
+def by_speaker(
     data: Dataset, logp: dict[str, FloatArray], rows: IntArray, heads: Sequence[str]
 ) -> tuple[dict[str, FloatArray], dict[str, list[str]]]:
     """Restrict all-row log-probs to the relevant speaker per head; gold labels alongside."""
@@ -327,7 +352,7 @@ def held_out_offsets(
         others = np.concatenate([t for j, (_, t) in enumerate(splits) if j != k])
         yield (
             test_rows,
-            tune_offsets(*_split(data, {h: v[others] for h, v in oof.items()}, others, heads)),
+            tune_offsets(*by_speaker(data, {h: v[others] for h, v in oof.items()}, others, heads)),
         )
 
 
@@ -349,14 +374,16 @@ def cross_validate(
             oof[h][coded] = logp[h]
     per_fold: list[dict[str, float]] = []
     for k, (test_rows, offsets) in enumerate(held_out_offsets(data, oof, splits, heads)):
-        logp_k, gold_k = _split(data, {h: v[test_rows] for h, v in oof.items()}, test_rows, heads)
+        logp_k, gold_k = by_speaker(
+            data, {h: v[test_rows] for h, v in oof.items()}, test_rows, heads
+        )
         fold_scores = score(gold_k, decode(logp_k, offsets))
         untuned = score(gold_k, decode(logp_k, zero_offsets()))
         fold_scores.update({f"untuned_{m}": v for m, v in untuned.items() if m in FLOORS})
         per_fold.append(fold_scores)
         print(f"fold {k + 1}: " + _fmt(fold_scores, FLOORS), file=sys.stderr, flush=True)
     every = np.arange(len(data))
-    final_offsets = tune_offsets(*_split(data, oof, every, heads))
+    final_offsets = tune_offsets(*by_speaker(data, oof, every, heads))
     return per_fold, final_offsets, oof
 
 
@@ -417,6 +444,7 @@ def save(
         "top_layers": fitted.config.top_layers,
         "max_tokens": encoder.MAX_TOKENS,
         "context": fitted.config.context,
+        "truncation": fitted.config.truncation,
         "hidden": fitted.config.hidden,
         "lexical_features": list(FEATURE_NAMES),
         "heads": {h: list(c) for h, c in HEADS.items()},
@@ -470,8 +498,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         type=float,
         default=None,
         help="each encoder layer learns at this times the rate of the layer above (1: all "
-        f"alike; default: as the committed models, {MAIN_LAYER_LR_DECAY:g} for the main model "
-        f"and {TrainConfig.layer_lr_decay:g} for the client model)",
+        f"alike; default: as the committed models, {_committed_help('layer_lr_decay')})",
+    )
+    p.add_argument(
+        "--truncation",
+        choices=encoder.TRUNCATIONS,
+        default=None,
+        help="how a (previous turn, utterance) pair over the encoder's 128 tokens is cut: "
+        "longest (the longer of the two loses its end) or previous (the previous turn gives way"
+        f" first, keeping its last words; default: as the committed models, "
+        f"{_committed_help('truncation')})",
     )
     p.add_argument(
         "--device", default=TrainConfig.device, help="torch device: cpu (default) or cuda"
@@ -513,9 +549,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+def _committed_help(key: str) -> str:
+    default = getattr(TrainConfig, key)
+    return " and ".join(
+        f"{COMMITTED_SETTINGS[model].get(key, default)} for the {model} model"
+        for model in ("main", "client")
+    )
+
+
 def jobs(args: argparse.Namespace) -> list[tuple[TrainConfig, Path]]:
     """The models to train, each with its config and folder: the client model first (it is
-    the shorter of the two), then the main one."""
+    the shorter of the two), then the main one. A setting not given (None) is the committed
+    model's (:data:`COMMITTED_SETTINGS`)."""
     cfg = TrainConfig(
         epochs=args.epochs,
         top_layers=args.top_layers,
@@ -529,15 +574,19 @@ def jobs(args: argparse.Namespace) -> list[tuple[TrainConfig, Path]]:
         head_weight_power=tuple(args.head_weight_power),
         precision=args.precision,
     )
-    decay = args.layer_lr_decay  # None: each model as committed
-    client_decay = TrainConfig.layer_lr_decay if decay is None else decay
-    main_decay = MAIN_LAYER_LR_DECAY if decay is None else decay
+    given = {
+        key: getattr(args, key)
+        for key in ("layer_lr_decay", "truncation")
+        if getattr(args, key) is not None
+    }
     todo = []
     if args.models in ("both", "client"):
-        client_cfg = replace(cfg, utterances=CLIENT, layer_lr_decay=client_decay)
+        client_cfg = replace(cfg, utterances=CLIENT, **{**COMMITTED_SETTINGS["client"], **given})
         todo.append((client_cfg, args.out / CLIENT_DIR))
     if args.models in ("both", "main"):
-        main_cfg = replace(cfg, utterances=args.main_utterances, layer_lr_decay=main_decay)
+        main_cfg = replace(
+            cfg, utterances=args.main_utterances, **{**COMMITTED_SETTINGS["main"], **given}
+        )
         todo.append((main_cfg, args.out))
     return todo
 

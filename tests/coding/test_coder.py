@@ -79,26 +79,44 @@ def test_corrupt_weights_file(tmp_path: Path) -> None:
         load_coder(tmp_path)
 
 
-def test_foreign_label_set_is_refused(tmp_path: Path) -> None:
+def _copy_with_config(tmp_path: Path, **changes: object) -> Path:
+    """The committed main model's files in ``tmp_path``, its config.json changed."""
     for name in WEIGHT_FILES:
         shutil.copy(DEFAULT_MODEL_DIR / name, tmp_path / name)
     config = json.loads((tmp_path / "config.json").read_text())
-    config["heads"]["behaviour"] = ["question", "other"]
-    (tmp_path / "config.json").write_text(json.dumps(config))
+    (tmp_path / "config.json").write_text(json.dumps({**config, **changes}))
+    return tmp_path
+
+
+def test_foreign_label_set_is_refused(tmp_path: Path) -> None:
+    heads = json.loads((DEFAULT_MODEL_DIR / "config.json").read_text())["heads"]
+    foreign = _copy_with_config(tmp_path, heads={**heads, "behaviour": ["question", "other"]})
     with pytest.raises(CoderWeightsError, match="label sets"):
-        load_coder(tmp_path)
+        load_coder(foreign)
 
 
 def test_unknown_precision_is_refused(tmp_path: Path) -> None:
-    for name in WEIGHT_FILES:
-        shutil.copy(DEFAULT_MODEL_DIR / name, tmp_path / name)
-    config = json.loads((tmp_path / "config.json").read_text())
-    config["precision"] = "fp8"
-    (tmp_path / "config.json").write_text(json.dumps(config))
     with pytest.raises(CoderWeightsError, match="unknown precision 'fp8'"):
-        load_coder(tmp_path)
+        load_coder(_copy_with_config(tmp_path, precision="fp8"))
     with pytest.raises(ValueError, match="precision must be one of"):
         load_coder(DEFAULT_MODEL_DIR, precision="int4")
+
+
+def test_unknown_truncation_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(CoderWeightsError, match="unknown truncation 'middle'"):
+        load_coder(_copy_with_config(tmp_path, truncation="middle"))
+
+
+@pytest.mark.model
+def test_a_model_is_run_with_the_truncation_it_was_trained_with(tmp_path: Path) -> None:
+    """A config that says ``truncation: previous`` is run that way (one without the key, as
+    the committed models', is cut longest first, as they were trained)."""
+    assert "truncation" not in json.loads((DEFAULT_MODEL_DIR / "config.json").read_text())
+    cut = load_coder(_copy_with_config(tmp_path, truncation="previous"))
+    assert cut.main.truncation == "previous"
+    long_turn = " ".join(["I keep telling myself I will stop drinking after work."] * 30)
+    labels = cut.code("therapist", "What would stopping mean for you?", [("client", long_turn)])
+    assert labels["question"] == "open"
 
 
 @pytest.mark.model

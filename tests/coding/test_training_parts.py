@@ -14,7 +14,7 @@ import pytest
 
 from assistant.coding import encoder
 from assistant.coding.data import SIMPLE_FILE
-from assistant.coding.train import TrainConfig, class_weights, parse_args
+from assistant.coding.train import TrainConfig, class_weights, parse_args, recorded_config
 from bench import coder_accuracy, train_on_gpu
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -71,16 +71,16 @@ def test_a_speaker_model_learns_from_and_is_scored_on_its_speaker_only() -> None
 
 
 DESIGN_KEYS = (
-    "top_layers", "context", "class_weight_power", "head_weight_power", "layer_lr_decay",
-    "epochs", "lr_encoder", "lr_head", "batch_size", "seed", "precision", "utterances",
+    "top_layers", "context", "truncation", "class_weight_power", "head_weight_power",
+    "layer_lr_decay", "epochs", "lr_encoder", "lr_head", "batch_size", "seed", "precision",
+    "utterances",
 )  # fmt: skip
 
 
 def _committed(folder: Path) -> dict[str, object]:
-    """A committed model's training settings, with the defaults of keys older runs lack."""
-    cfg: dict[str, object] = json.loads((folder / "metrics.json").read_text())["train_config"]
-    defaults = {"head_weight_power": [], "layer_lr_decay": 1.0}
-    return {k: cfg.get(k, defaults.get(k)) for k in DESIGN_KEYS}
+    """A committed model's training settings, as its metrics.json records them."""
+    recorded = json.loads((folder / "metrics.json").read_text())["train_config"]
+    return _design(recorded_config(recorded))
 
 
 def _design(cfg: TrainConfig) -> dict[str, object]:
@@ -117,6 +117,19 @@ def test_the_gpu_bench_s_committed_design_is_the_committed_model() -> None:
     # the design before it names its one learning rate, whatever the CLI's default
     [(before, _)] = jobs(parse_args(["--data", "x", *train_on_gpu.DESIGNS["l6-e3-ctx-w5"]]))
     assert before.layer_lr_decay == 1.0
+    # a client design trains the client model: the committed one's design, written where
+    # `run` looks for it, ranked on talk type alone
+    name = train_on_gpu.COMMITTED_CLIENT
+    [(client, _)] = jobs(parse_args(["--data", "x", *train_on_gpu.DESIGNS[name]]))
+    assert _design(client) == _committed(ROOT / "models" / "cue-coder" / "client")
+    work = Path("work")
+    assert train_on_gpu.outputs(work, name) == (
+        work / name / "cv-client.json",
+        work / name / "model" / "client",
+    )
+    assert train_on_gpu.outputs(work, "l6-e3-ctx-w5")[1] == work / "l6-e3-ctx-w5" / "model"
+    talk = {"talk_type_macro_f1": {"mean": 0.55 * 0.9}}
+    assert train_on_gpu.rank_score(talk, client=True) == pytest.approx(0.9)
 
 
 def test_the_accuracy_bench_retrains_each_committed_model_as_it_was_trained() -> None:
@@ -320,3 +333,43 @@ def test_the_committed_model_card_is_written_from_its_metrics(tmp_path: Path) ->
     assert "each encoder layer learning at 0.8 times the rate of the one above" in card
     assert "encoder learning rate 8e-05 for the top layer" in card
     assert "of the same design but for layer_lr_decay = 1.0 (the main model's: 0.8)" in card
+
+
+def test_a_long_pair_is_cut_in_the_previous_turn_first() -> None:
+    """``truncation="previous"`` keeps the utterance whole and the previous turn's last words;
+    where nothing needs cutting both ways give the tokenizer's own pair encoding."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(encoder.base_model_path()))
+    short = (["How is work?"], ["I drink most nights."])
+    assert encoder.token_ids(tokenizer, *short, "previous") == encoder.token_ids(
+        tokenizer, *short, "longest"
+    )
+    utterance = "So you want to cut down, and you are not sure how. " * 6  # 85 tokens
+    previous = " ".join(f"word{i}" for i in range(200)) + " the very last words"
+    [(ids, segments)] = encoder.token_ids(tokenizer, [utterance], [previous], "previous")
+    assert len(ids) == encoder.MAX_TOKENS
+    first, second = segments.index(1), len(segments)
+    assert tokenizer.decode(ids[first:second]) == tokenizer.decode(
+        tokenizer(utterance)["input_ids"][1:]
+    )  # the whole utterance and its [SEP]
+    assert str(tokenizer.decode(ids[1 : first - 1])).endswith("the very last words")
+    [(longest, _)] = encoder.token_ids(tokenizer, [utterance], [previous], "longest")
+    assert len(longest) == encoder.MAX_TOKENS and longest[first:] != ids[first:]
+    # a very long utterance keeps at least MIN_PREVIOUS tokens of the turn before it
+    [(ids, segments)] = encoder.token_ids(tokenizer, [utterance * 3], [previous], "previous")
+    assert len(ids) == encoder.MAX_TOKENS
+    assert segments.index(1) == encoder.MIN_PREVIOUS + 2  # [CLS] previous [SEP]
+    with pytest.raises(ValueError, match="truncation must be one of"):
+        encoder.token_ids(tokenizer, short[0], short[1], "middle")
+
+
+def test_truncation_option() -> None:
+    from assistant.coding.train import jobs
+
+    (client, _), (main, _) = jobs(parse_args(["--data", "x"]))
+    assert client.truncation == main.truncation == "longest"  # as the committed models
+    (client, _), (main, _) = jobs(parse_args(["--data", "x", "--truncation", "previous"]))
+    assert client.truncation == main.truncation == "previous"
+    with pytest.raises(SystemExit):
+        parse_args(["--data", "x", "--truncation", "middle"])
