@@ -356,6 +356,11 @@ def build_parser() -> argparse.ArgumentParser:
         add_help=False,
     )
     sub.add_parser(
+        "score-cues",
+        help="score the utterance coder against expert codes (AnnoMI-format CSV files)",
+        add_help=False,
+    )
+    sub.add_parser(
         "export",
         help="export a stored session: SESSION --format vtt|jsonl|csv|html [--out FILE]",
         add_help=False,
@@ -372,6 +377,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from assistant.coding.train import main as train_main
 
         return train_main(argv[1:])
+    if argv[:1] == ["score-cues"]:  # so does the coder's scorer
+        from assistant.coding.evaluate import main as score_main
+
+        return score_main(argv[1:])
     if argv[:1] == ["export"]:  # so does the exporter
         from assistant.reports.cli import main as export_main
 

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from assistant.coding.labels import BEHAVIOUR_HEAD, CLIENT, NONE, THERAPIST
+from assistant.coding.labels import BEHAVIOUR_HEAD, CLIENT, HEADS, NONE, THERAPIST
 
 SIMPLE_FILE = "AnnoMI-simple-train.csv"
 FULL_FILE = "AnnoMI-full-train.csv"
@@ -32,6 +32,9 @@ class Utterance:
 class Session:
     transcript_id: str
     utterances: tuple[Utterance, ...]
+    # the full file's annotator_id values for this transcript (one, or several whose majority
+    # the optional codes are; empty where the file has no such column)
+    annotators: tuple[str, ...] = ()
 
 
 def _majority(values: Sequence[str], prefer: str | None = None) -> str:
@@ -55,48 +58,113 @@ def _subcode(rows: Sequence[dict[str, str]], head: str, behaviour: str) -> str:
     return _majority(subtypes)
 
 
+SIMPLE_COLUMNS = (
+    "transcript_id", "utterance_id", "interlocutor", "utterance_text",
+    "main_therapist_behaviour", "client_talk_type",
+)  # fmt: skip
+FULL_COLUMNS = (
+    "transcript_id", "utterance_id",
+    *(f"{prefix}_{part}" for prefix in _FULL_PREFIX.values() for part in ("exists", "subtype")),
+)  # fmt: skip
+
+
+def annomi_files(data_dir: Path) -> tuple[Path, Path]:
+    """The simple and the full AnnoMI file in ``data_dir``: the training part's names
+    (``AnnoMI-simple-train.csv``, ``AnnoMI-full-train.csv``), else the one
+    ``AnnoMI-simple*.csv`` and the one ``AnnoMI-full*.csv`` there (the public repository's
+    ``AnnoMI-simple.csv`` and ``AnnoMI-full.csv``, a held-out part's own names)."""
+    if not data_dir.is_dir():
+        raise FileNotFoundError(f"AnnoMI folder not found: {data_dir}")
+    found = []
+    for name in (SIMPLE_FILE, FULL_FILE):
+        if (data_dir / name).is_file():
+            found.append(data_dir / name)
+            continue
+        pattern = name.replace("-train.csv", "*.csv")
+        matches = sorted(data_dir.glob(pattern))
+        if len(matches) != 1:
+            what = "none" if not matches else ", ".join(m.name for m in matches)
+            raise FileNotFoundError(
+                f"AnnoMI file not found: {data_dir / name} (one {pattern} expected, found {what})"
+            )
+        found.append(matches[0])
+    return found[0], found[1]
+
+
+def _rows(path: Path, columns: Sequence[str]) -> list[dict[str, str]]:
+    """The rows of one AnnoMI CSV file, its header checked for ``columns``."""
+    with path.open(newline="", encoding="utf-8") as fh:
+        reader = csv.DictReader(fh)
+        missing = [c for c in columns if c not in (reader.fieldnames or ())]
+        if missing:
+            raise ValueError(f"{path}: not an AnnoMI file, no column {', '.join(missing)}")
+        return list(reader)
+
+
 def load_annomi(data_dir: Path) -> list[Session]:
-    """Read ``AnnoMI-simple-train.csv`` and ``AnnoMI-full-train.csv`` from ``data_dir``.
+    """Read the simple and the full AnnoMI file in ``data_dir`` (:func:`annomi_files`).
 
     Main behaviour and talk type come from the simple file (the majority label); question,
     reflection and input codes come from the full file, majority-voted where a transcript has
-    several annotators.
+    several annotators. A file without AnnoMI's columns, or a row that does not fit them, is a
+    ``ValueError`` naming it.
     """
-    simple_path, full_path = data_dir / SIMPLE_FILE, data_dir / FULL_FILE
-    for path in (simple_path, full_path):
-        if not path.is_file():
-            raise FileNotFoundError(f"AnnoMI file not found: {path}")
-    full: dict[tuple[str, int], list[dict[str, str]]] = defaultdict(list)
-    with full_path.open(newline="", encoding="utf-8") as fh:
-        for row in csv.DictReader(fh):
-            full[(row["transcript_id"], int(row["utterance_id"]))].append(row)
+    simple_path, full_path = annomi_files(data_dir)
+    try:
+        return _sessions(_rows(simple_path, SIMPLE_COLUMNS), _rows(full_path, FULL_COLUMNS))
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{data_dir}: an AnnoMI file is not UTF-8 text ({exc})") from exc
 
+
+def _sessions(simple: list[dict[str, str]], full_rows: list[dict[str, str]]) -> list[Session]:
+    full: dict[tuple[str, int], list[dict[str, str]]] = defaultdict(list)
+    annotators: dict[str, set[str]] = defaultdict(set)
+    for row in full_rows:
+        full[(row["transcript_id"], _index(row))].append(row)
+        if row.get("annotator_id"):
+            annotators[row["transcript_id"]].add(row["annotator_id"])
     by_transcript: dict[str, list[Utterance]] = defaultdict(list)
-    with simple_path.open(newline="", encoding="utf-8") as fh:
-        for row in csv.DictReader(fh):
-            tid, idx = row["transcript_id"], int(row["utterance_id"])
-            speaker = row["interlocutor"]
-            labels: dict[str, str] = {}
-            if speaker == THERAPIST:
-                behaviour = row["main_therapist_behaviour"]
-                labels["behaviour"] = behaviour
-                rows = full.get((tid, idx))
-                if not rows:
-                    raise ValueError(f"utterance {tid}/{idx} missing from {FULL_FILE}")
-                for head in _FULL_PREFIX:
-                    labels[head] = _subcode(rows, head, behaviour)
-            elif speaker == CLIENT:
-                labels["talk_type"] = row["client_talk_type"]
-            else:
-                raise ValueError(f"unknown interlocutor {speaker!r} in {tid}/{idx}")
-            by_transcript[tid].append(
-                Utterance(tid, idx, speaker, row["utterance_text"].strip(), labels)
-            )
+    for row in simple:
+        tid, idx = row["transcript_id"], _index(row)
+        speaker = row["interlocutor"]
+        labels: dict[str, str] = {}
+        if speaker == THERAPIST:
+            behaviour = row["main_therapist_behaviour"]
+            labels["behaviour"] = behaviour
+            rows = full.get((tid, idx))
+            if not rows:
+                raise ValueError(f"utterance {tid}/{idx} missing from the full file")
+            for head in _FULL_PREFIX:
+                labels[head] = _subcode(rows, head, behaviour)
+        elif speaker == CLIENT:
+            labels["talk_type"] = row["client_talk_type"]
+        else:
+            raise ValueError(f"unknown interlocutor {speaker!r} in {tid}/{idx}")
+        for head, value in labels.items():
+            if value not in HEADS[head]:
+                raise ValueError(f"utterance {tid}/{idx}: {head} {value!r} is not an AnnoMI code")
+        text = (row["utterance_text"] or "").strip()
+        by_transcript[tid].append(Utterance(tid, idx, speaker, text, labels))
     sessions = []
-    for tid in sorted(by_transcript, key=int):
+    for tid in sorted(by_transcript, key=_order):
         utts = sorted(by_transcript[tid], key=lambda u: u.index)
-        sessions.append(Session(tid, tuple(utts)))
+        sessions.append(Session(tid, tuple(utts), tuple(sorted(annotators[tid], key=_order))))
     return sessions
+
+
+def _index(row: dict[str, str]) -> int:
+    try:
+        return int(row["utterance_id"])
+    except ValueError:
+        raise ValueError(
+            f"transcript {row['transcript_id']}: utterance_id {row['utterance_id']!r} is not a "
+            "number"
+        ) from None
+
+
+def _order(value: str) -> tuple[int, str]:
+    """Numeric ids (AnnoMI's transcript and annotator ids) in numeric order, others after."""
+    return (int(value), "") if value.isdigit() else (1 << 62, value)
 
 
 def context_of(session: Session, position: int, turns: int) -> list[tuple[str, str]]:

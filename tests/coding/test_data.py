@@ -31,6 +31,16 @@ def test_load_annomi_counts_and_labels() -> None:
             assert u.labels[head] in HEADS[head]
 
 
+def test_each_transcript_names_its_annotators() -> None:
+    """Most transcripts were coded by one of ten annotators, a few by all ten (README)."""
+    sessions = load_annomi(ANNOMI)
+    several = [s for s in sessions if len(s.annotators) > 1]
+    assert all(len(s.annotators) == 1 for s in sessions if s not in several)
+    assert [len(s.annotators) for s in several] == [10] * len(several)
+    assert 1 <= len(several) <= 7
+    assert {a for s in sessions for a in s.annotators} == {str(i) for i in range(10)}
+
+
 def test_main_behaviour_implies_its_code_almost_always() -> None:
     therapist = [u for s in load_annomi(ANNOMI) for u in s.utterances if u.speaker == THERAPIST]
     broken = [

@@ -1,0 +1,100 @@
+"""Benchmark: the coder's cross-validated scores by who coded each transcript.
+
+    .venv/bin/python -m assistant.coding.train --data ../shared/data/annomi --models main \
+        --cv-only --metrics-out cv.json            # writes cv.oof.safetensors
+    .venv/bin/python bench/coder_by_annotator.py --oof cv.oof.safetensors \
+        [--client-oof cv-client.oof.safetensors]   # talk type from the client model's CV
+
+Decodes the out-of-fold log-probs as the CV scores them (each fold with offsets tuned on the
+other folds) and scores them over the transcripts of each AnnoMI annotator (most transcripts
+were coded by one of ten annotators; a few by all ten, their majority being the codes), the
+way `attune score-cues` breaks down a held-out set. Beside them, the open/closed rule of
+docs/coder.md ("rules only": a question mark and a wh-word or "tell me" opening = open, any
+other question mark = closed), which learns nothing from any annotator.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from assistant.coding.data import Session, context_of, load_annomi  # noqa: E402
+from assistant.coding.evaluate import (  # noqa: E402
+    Coded,
+    annotator_table,
+    as_parts,
+    by_annotator,
+    scores,
+)
+from assistant.coding.lexical import FEATURE_NAMES, lexical_features  # noqa: E402
+from assistant.coding.metrics import FLOORS  # noqa: E402
+from bench.cue_rates import DATA, oof_labels, read_oof  # noqa: E402
+
+
+def rule_parts(sessions: Sequence[Session]) -> list[Coded]:
+    """The question-form rule's codes as :class:`Coded` parts (only ``question`` is the
+    rule's: every other head is given the experts' code, so read open and closed only)."""
+    index = FEATURE_NAMES.index
+    labels: dict[tuple[str, int], dict[str, object]] = {}
+    for session in sessions:
+        for i, u in enumerate(session.utterances):
+            ctx = context_of(session, i, 1)
+            f = lexical_features(u.text, ctx[-1][0] if ctx else None, ctx[-1][1] if ctx else "")
+            question = None
+            if f[index("has_qmark")]:
+                wh = f[index("q_wh_start")] or f[index("open_phrase")]
+                question = "open" if wh else "closed"
+            labels[(session.transcript_id, u.index)] = {
+                **{h: (None if v == "none" else v) for h, v in u.labels.items()},
+                "question": question,
+            }
+    return as_parts(sessions, labels)
+
+
+def _group(parts: Sequence[Coded]) -> dict[str, Any]:
+    return {
+        "transcripts": len(parts),
+        "therapist_utterances": sum(len(p.gold["behaviour"]) for p in parts),
+        "scores": scores(parts),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--oof", type=Path, required=True, help="the main model's CV log-probs")
+    parser.add_argument("--client-oof", type=Path, help="the client model's (talk type)")
+    parser.add_argument("--data", type=Path, default=DATA)
+    parser.add_argument(
+        "--without",
+        action="append",
+        default=[],
+        metavar="ANNOTATOR",
+        help="also score the single-annotator transcripts but this annotator's (repeatable)",
+    )
+    args = parser.parse_args()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    sessions = load_annomi(args.data)
+    coder = as_parts(sessions, oof_labels(sessions, read_oof(args.oof, args.client_oof)))
+    question_form = ("question_open_f1", "question_closed_f1")
+    for name, parts, metrics in (
+        ("coder, out of fold", coder, tuple(FLOORS)),
+        ("open/closed rule (no training)", rule_parts(sessions), question_form),
+    ):
+        groups = {"every transcript": _group(parts), **by_annotator(parts)}
+        if args.without:
+            kept = [
+                p for p in parts if len(p.annotators) == 1 and p.annotators[0] not in args.without
+            ]
+            groups[f"one annotator, not {'/'.join(args.without)}"] = _group(kept)
+        print(f"{name}:\n{annotator_table(groups, metrics)}\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
