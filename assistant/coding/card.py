@@ -260,6 +260,11 @@ Comparison with other designs, latency and the disclosure rule: `docs/coder.md`.
   and score lower. Open/closed in AnnoMI follows MITI's meaning (does it invite
   elaboration?) more than surface form, and annotators disagree.
 - Advice is rare (118 utterances); its F1 varies widely between folds.
+- Each AnnoMI transcript was coded by one of ten annotators (a few by all ten), and they
+  code question form differently: one codes 97% of its questions open, so no closed question
+  can be found in its transcripts. Out of fold, scores differ more between annotators than
+  between any two designs tried, so a held-out score depends on who coded those transcripts
+  (`attune score-cues` breaks it down by annotator; `docs/coder.md`).
 - The simple/complex split of reflections is unstable across folds (see the table): offsets
   are tuned for the floors (reflection present or not), not for the split, so a "% complex
   reflections" figure built on it is rough.
