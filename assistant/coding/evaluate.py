@@ -28,7 +28,7 @@ import numpy as np
 from assistant.coding.data import Session, context_of, load_annomi
 from assistant.coding.labels import CLIENT_HEADS, HEADS, THERAPIST, THERAPIST_HEADS
 from assistant.coding.metrics import FLOORS, score
-from assistant.coding.model import UtteranceCoder
+from assistant.coding.model import CoderWeightsError, UtteranceCoder, load_coder
 
 BOOTSTRAP_DRAWS = 1000
 CHUNK = 50  # utterances coded between progress updates
@@ -272,9 +272,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    from assistant.coding.model import CoderWeightsError, load_coder
-
     try:
+        if args.json is not None and not args.json.parent.is_dir():
+            raise FileNotFoundError(f"folder for --json not found: {args.json.parent}")
         sessions = load_annomi(args.data)
         leave_out = {s.transcript_id for d in args.exclude for s in load_annomi(d)}
         sessions = [s for s in sessions if s.transcript_id not in leave_out]

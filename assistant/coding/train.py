@@ -78,7 +78,7 @@ class TrainConfig:
     utterances: str = "all"
 
 
-# what the settings that older metrics.json files do not record were when they were trained
+# each setting older metrics.json files do not record, as it was before it could be changed
 _UNRECORDED = {
     "class_weight_power": 0.0,
     "head_weight_power": (),

@@ -139,6 +139,9 @@ def test_score_cues_rejects_what_is_not_annomi(
     assert "AnnoMI folder not found" in capsys.readouterr().err
     assert cli_main(["score-cues", "--data", str(tmp_path)]) == 2
     assert "one AnnoMI-simple*.csv expected, found none" in capsys.readouterr().err
+    bad_json = ["--json", str(tmp_path / "no" / "scores.json")]
+    assert cli_main(["score-cues", "--data", str(ANNOMI), *bad_json]) == 2
+    assert "folder for --json not found" in capsys.readouterr().err
     data = tmp_path / "annomi"
     _annomi_subset(data, 1, ("AnnoMI-simple-test.csv", "AnnoMI-full-test.csv"))
     simple = data / "AnnoMI-simple-test.csv"
