@@ -58,7 +58,8 @@ PART_BYTES = 15 * 1024 * 1024
 _ALONE = ["--no-context", "--class-weight-power", "0"]
 _PAIR_W5 = ["--context", "--class-weight-power", "0.5"]
 _PAIR_W75 = ["--context", "--class-weight-power", "0.75"]
-_LLRD8_PREV = ["--epochs", "3", *_PAIR_W5, "--layer-lr-decay", "0.8", "--truncation", "previous"]
+_LLRD8 = ["--epochs", "3", *_PAIR_W5, "--layer-lr-decay", "0.8"]
+_LLRD8_PREV = [*_LLRD8, "--truncation", "previous"]
 _DESIGNS: dict[str, list[str]] = {
     "l6-e3": ["--epochs", "3", *_ALONE],
     "l6-e5": ["--epochs", "5", *_ALONE],
@@ -97,6 +98,9 @@ _DESIGNS: dict[str, list[str]] = {
     # a long pair cut in the previous turn first (its last words kept), not in the utterance
     "l6-e3-ctx-w5-llrd8-prev": [*_LLRD8_PREV],
     "l6-e3-ctx-w5-llrd8-prev-seed1": [*_LLRD8_PREV, "--seed", "1"],
+    # a logit bias per annotator in training only (the model left with their consensus)
+    "l6-e3-ctx-w5-llrd8-annot": [*_LLRD8, "--annotator-bias"],
+    "l6-e3-ctx-w5-llrd8-annot-seed1": [*_LLRD8, "--annotator-bias", "--seed", "1"],
     # the client model (talk type)
     "client-l6-e3-ctx-w5": ["--epochs", "3", *_PAIR_W5],
     "client-l6-e3-ctx-w5-prev": ["--epochs", "3", *_PAIR_W5, "--truncation", "previous"],

@@ -76,6 +76,10 @@ def _weighting(cfg: dict[str, Any]) -> str:
     decay = float(cfg.get("layer_lr_decay", 1.0))
     if decay != 1.0:
         text += f", each encoder layer learning at {decay:g} times the rate of the one above"
+    if cfg.get("annotator_bias"):
+        text += (
+            ", a logit bias per AnnoMI annotator learnt beside it in training (not used in coding)"
+        )
     return text
 
 
@@ -102,7 +106,7 @@ def _arithmetic(metrics: dict[str, Any]) -> str:
 # the training settings that make a design (not the seed, the device, the precision)
 _DESIGN_KEYS = (
     "top_layers", "epochs", "context", "truncation", "class_weight_power", "head_weight_power",
-    "layer_lr_decay", "lr_encoder", "lr_head", "batch_size",
+    "layer_lr_decay", "annotator_bias", "lr_encoder", "lr_head", "batch_size",
 )  # fmt: skip
 
 

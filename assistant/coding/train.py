@@ -28,7 +28,7 @@ import random
 import sys
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +72,9 @@ class TrainConfig:
     head_weight_power: tuple[tuple[str, float], ...] = ()
     layer_lr_decay: float = 1.0  # encoder layer k below the top learns at lr * decay**k
     truncation: str = "longest"  # how a pair too long is cut (encoder.TRUNCATIONS)
+    # learn a logit bias per annotator beside the model, in training only, so the model is
+    # left with what the annotators agree on (the coder runs without any bias)
+    annotator_bias: bool = False
     precision: str = "int8"  # how the coder computes: int8 (2.2x faster on a CPU core) or fp32
     # trained and scored on: "all" (every head), "therapist" (the therapist heads) or
     # "client" (talk type)
@@ -84,6 +87,7 @@ _UNRECORDED = {
     "head_weight_power": (),
     "layer_lr_decay": 1.0,
     "truncation": "longest",
+    "annotator_bias": False,
     "precision": "fp32",
     "utterances": "all",
 }
@@ -106,6 +110,9 @@ class Dataset:
     groups: IntArray
     lexical: FloatArray
     targets: dict[str, IntArray]  # head -> class index, -1 where the head does not apply
+    # the one annotator who coded each utterance's transcript (AnnoMI's annotator_id), -1
+    # where several did (their majority) or none is known
+    annotators: IntArray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -114,9 +121,12 @@ class Dataset:
 def build_dataset(sessions: Sequence[Session]) -> Dataset:
     utts: list[Utterance] = []
     prev: list[tuple[str | None, str]] = []
+    annotators: list[int] = []
     for session in sessions:
+        alone = session.annotators[0] if len(session.annotators) == 1 else ""
         for i, u in enumerate(session.utterances):
             utts.append(u)
+            annotators.append(int(alone) if alone.isdigit() else -1)
             ctx = context_of(session, i, 1)
             prev.append((ctx[-1][0], ctx[-1][1]) if ctx else (None, ""))
     targets: dict[str, IntArray] = {}
@@ -131,6 +141,7 @@ def build_dataset(sessions: Sequence[Session]) -> Dataset:
         groups=np.array([int(u.transcript_id) for u in utts]),
         lexical=lexical,
         targets=targets,
+        annotators=np.array(annotators, dtype=np.int64),
     )
 
 
@@ -196,13 +207,16 @@ def fit(data: Dataset, rows: Sequence[int], cfg: TrainConfig, desc: str = "fit")
     encoded = _encode(tokenizer, data, range(len(data)), cfg)
     lengths = [len(ids) for ids, _ in encoded]
     enc_params = [p for p in transformer.parameters() if p.requires_grad]
+    bias = annotator_biases(data, cfg).to(device)
     optim = torch.optim.AdamW(
         [
             *_encoder_groups(transformer, cfg),
             {"params": list(head.parameters()), "lr": cfg.lr_head},
+            {"params": list(bias.parameters()), "lr": cfg.lr_head},
         ],
         weight_decay=cfg.weight_decay,
     )
+    annotator = torch.from_numpy(data.annotators).to(device) if len(bias) else None
     steps = cfg.epochs * ((len(rows) + cfg.batch_size - 1) // cfg.batch_size)
     warmup = max(1, steps // 10)
     sched = torch.optim.lr_scheduler.LambdaLR(
@@ -227,6 +241,8 @@ def fit(data: Dataset, rows: Sequence[int], cfg: TrainConfig, desc: str = "fit")
             batch = encoder.collate([encoded[r] for r in batch_rows], device)
             emb = encoder.pooled(transformer, batch, cfg.context)
             logits = head(emb, lexical[idx])
+            if annotator is not None:
+                logits = _with_bias(logits, bias, annotator[idx])
             loss = torch.zeros((), device=device)
             for name, out in logits.items():
                 y = targets[name][idx]
@@ -244,6 +260,31 @@ def fit(data: Dataset, rows: Sequence[int], cfg: TrainConfig, desc: str = "fit")
     transformer.eval()
     head.eval()
     return Fitted(tokenizer, transformer, head, cfg)
+
+
+def annotator_biases(data: Dataset, cfg: TrainConfig) -> Any:
+    """A zero-initialised logit bias per head for each annotator of ``data`` (a
+    ``ParameterDict``, empty unless ``cfg.annotator_bias``). In training, an utterance that one
+    annotator coded gets that annotator's bias added to the model's logits, so what one
+    annotator codes unlike the others is learnt by the bias rather than the model; an
+    utterance coded by several annotators (their majority) gets none. Biases are not saved."""
+    import torch
+
+    known = data.annotators[data.annotators >= 0]
+    if not cfg.annotator_bias or not known.size:
+        return torch.nn.ParameterDict()
+    count = int(known.max()) + 1
+    return torch.nn.ParameterDict(
+        {h: torch.nn.Parameter(torch.zeros(count, len(c))) for h, c in HEADS.items()}
+    )
+
+
+def _with_bias(logits: dict[str, Any], bias: Any, annotator: Any) -> dict[str, Any]:
+    import torch
+
+    one = (annotator >= 0).unsqueeze(1)
+    rows = annotator.clamp(min=0)
+    return {h: out + torch.where(one, bias[h][rows], 0.0) for h, out in logits.items()}
 
 
 def _encoder_groups(transformer: Any, cfg: TrainConfig) -> list[dict[str, Any]]:
@@ -510,6 +551,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         f"{_committed_help('truncation')})",
     )
     p.add_argument(
+        "--annotator-bias",
+        action=argparse.BooleanOptionalAction,
+        default=TrainConfig.annotator_bias,
+        help="learn a bias per AnnoMI annotator in training only, so the model learns what the "
+        "annotators agree on (measured: docs/coder.md)",
+    )
+    p.add_argument(
         "--device", default=TrainConfig.device, help="torch device: cpu (default) or cuda"
     )
     p.add_argument(
@@ -572,6 +620,7 @@ def jobs(args: argparse.Namespace) -> list[tuple[TrainConfig, Path]]:
         device=args.device,
         class_weight_power=args.class_weight_power,
         head_weight_power=tuple(args.head_weight_power),
+        annotator_bias=args.annotator_bias,
         precision=args.precision,
     )
     given = {

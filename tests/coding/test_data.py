@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from assistant.coding.data import SIMPLE_FILE, context_of, load_annomi
@@ -77,3 +78,10 @@ def test_build_dataset_targets_follow_the_speaker() -> None:
         assert all((t >= 0) == a for t, a in zip(targets, applies, strict=True))
     assert data.previous[0] == ""
     assert data.previous[1] == data.texts[0]
+    # the annotator of each single-annotator transcript's utterances, -1 for the majority ones
+    sessions = load_annomi(ANNOMI)
+    lengths = [len(s.utterances) for s in sessions]
+    per_session = np.split(data.annotators, np.cumsum(lengths)[:-1])
+    for session, values in zip(sessions, per_session, strict=True):
+        alone = int(session.annotators[0]) if len(session.annotators) == 1 else -1
+        assert set(values.tolist()) == {alone}

@@ -72,8 +72,8 @@ def test_a_speaker_model_learns_from_and_is_scored_on_its_speaker_only() -> None
 
 DESIGN_KEYS = (
     "top_layers", "context", "truncation", "class_weight_power", "head_weight_power",
-    "layer_lr_decay", "epochs", "lr_encoder", "lr_head", "batch_size", "seed", "precision",
-    "utterances",
+    "layer_lr_decay", "annotator_bias", "epochs", "lr_encoder", "lr_head", "batch_size", "seed",
+    "precision", "utterances",
 )  # fmt: skip
 
 
@@ -373,3 +373,33 @@ def test_truncation_option() -> None:
     assert client.truncation == main.truncation == "previous"
     with pytest.raises(SystemExit):
         parse_args(["--data", "x", "--truncation", "middle"])
+
+
+def test_annotator_biases_apply_to_single_annotator_rows_only() -> None:
+    """``--annotator-bias``: each utterance one annotator coded gets that annotator's bias on
+    every head's logits in training; rows several annotators coded get none."""
+    import torch
+
+    from assistant.coding.labels import HEADS
+    from assistant.coding.train import Dataset, _with_bias, annotator_biases
+
+    data = Dataset(
+        texts=["t"] * 3,
+        previous=[""] * 3,
+        speakers=["therapist"] * 3,
+        groups=np.zeros(3, dtype=np.int64),
+        lexical=np.zeros((3, 1), dtype=np.float32),
+        targets={},
+        annotators=np.array([2, -1, 0]),
+    )
+    assert len(annotator_biases(data, TrainConfig())) == 0  # off by default
+    bias = annotator_biases(data, TrainConfig(annotator_bias=True))
+    assert set(bias) == set(HEADS) and bias["question"].shape == (3, 3)  # annotators 0-2
+    assert not any(p.any() for p in bias.parameters())  # a zero start: the model alone
+    with torch.no_grad():
+        bias["question"][2] = torch.tensor([0.0, 5.0, -5.0])
+    logits = {h: torch.zeros(3, len(c)) for h, c in HEADS.items()}
+    out = _with_bias(logits, bias, torch.tensor([2, -1, 0]))
+    assert out["question"].tolist() == [[0.0, 5.0, -5.0], [0.0, 0.0, 0.0], [0.0, 0.0, 0.0]]
+    assert parse_args(["--data", "x", "--annotator-bias"]).annotator_bias
+    assert not parse_args(["--data", "x"]).annotator_bias
