@@ -20,7 +20,6 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -30,7 +29,7 @@ from assistant.coding.evaluate import (  # noqa: E402
     annotator_table,
     as_parts,
     by_annotator,
-    scores,
+    group_scores,
 )
 from assistant.coding.lexical import FEATURE_NAMES, lexical_features  # noqa: E402
 from assistant.coding.metrics import FLOORS  # noqa: E402
@@ -57,14 +56,6 @@ def rule_parts(sessions: Sequence[Session]) -> list[Coded]:
     return as_parts(sessions, labels)
 
 
-def _group(parts: Sequence[Coded]) -> dict[str, Any]:
-    return {
-        "transcripts": len(parts),
-        "therapist_utterances": sum(len(p.gold["behaviour"]) for p in parts),
-        "scores": scores(parts),
-    }
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--oof", type=Path, required=True, help="the main model's CV log-probs")
@@ -86,12 +77,12 @@ def main() -> int:
         ("coder, out of fold", coder, tuple(FLOORS)),
         ("open/closed rule (no training)", rule_parts(sessions), question_form),
     ):
-        groups = {"every transcript": _group(parts), **by_annotator(parts)}
+        groups = {"every transcript": group_scores(parts), **by_annotator(parts)}
         if args.without:
             kept = [
                 p for p in parts if len(p.annotators) == 1 and p.annotators[0] not in args.without
             ]
-            groups[f"one annotator, not {'/'.join(args.without)}"] = _group(kept)
+            groups[f"one annotator, not {'/'.join(args.without)}"] = group_scores(kept)
         print(f"{name}:\n{annotator_table(groups, metrics)}\n")
     return 0
 

@@ -132,13 +132,16 @@ def by_annotator(parts: Sequence[Coded]) -> dict[str, dict[str, Any]]:
     groups: dict[str, list[Coded]] = {}
     for part in parts:
         groups.setdefault(annotator_group(part.annotators), []).append(part)
+    return {name: group_scores(group) for name, group in groups.items()}
+
+
+def group_scores(parts: Sequence[Coded]) -> dict[str, Any]:
+    """One row of :func:`by_annotator`: how many transcripts and therapist utterances
+    ``parts`` hold, and their scores."""
     return {
-        name: {
-            "transcripts": len(group),
-            "therapist_utterances": sum(len(p.gold["behaviour"]) for p in group),
-            "scores": scores(group),
-        }
-        for name, group in groups.items()
+        "transcripts": len(parts),
+        "therapist_utterances": sum(len(p.gold["behaviour"]) for p in parts),
+        "scores": scores(parts),
     }
 
 
