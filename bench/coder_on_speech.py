@@ -12,6 +12,7 @@ trained on these transcripts, so the absolute scores flatter it: read the drop, 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import tempfile
@@ -43,6 +44,9 @@ def main() -> None:
     parser.add_argument("--transcripts", type=int, default=4)
     parser.add_argument("--turns", type=int, default=40)
     parser.add_argument("--data", type=Path, default=DATA)
+    parser.add_argument(
+        "--pairs", type=Path, help="write each turn's text, what was heard and both codings (JSONL)"
+    )
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     sessions = load_annomi(args.data)
@@ -54,6 +58,7 @@ def main() -> None:
     on_text: dict[str, list[str]] = {h: [] for h in gold}
     on_speech: dict[str, list[str]] = {h: [] for h in gold}
     refs, hyps, missed = [], [], 0
+    pairs: list[dict[str, object]] = []
     for session in chosen:
         rows = [u for u in session.utterances if u.text.strip()][: args.turns]
         with tempfile.TemporaryDirectory() as tmp:
@@ -91,7 +96,20 @@ def main() -> None:
                 on_text[head].append(as_gold((text_u.labels or {}).get(head)))
                 speech_labels = heard.get("labels", {}) if heard else {}
                 on_speech[head].append(as_gold(speech_labels.get(head)) if heard else "missed")
+            pairs.append(
+                {
+                    "transcript": session.transcript_id,
+                    "speaker": row.speaker,
+                    "text": row.text,
+                    "heard": heard["text"] if heard else None,
+                    "gold": {h: row.labels[h] for h in HEADS[row.speaker]},
+                    "on_text": {h: (text_u.labels or {}).get(h) for h in HEADS[row.speaker]},
+                    "on_speech": {h: speech_labels.get(h) for h in HEADS[row.speaker]},
+                }
+            )
         print(f"transcript {session.transcript_id}: {len(rows)} turns", file=sys.stderr)
+    if args.pairs:
+        args.pairs.write_text("".join(json.dumps(p) + "\n" for p in pairs))
     text_scores, speech_scores = score(gold, on_text), score(gold, on_speech)
     wer = word_error_rate(" ".join(refs), " ".join(hyps))
     print(

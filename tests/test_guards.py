@@ -30,7 +30,20 @@ def test_invented_phrases_are_dropped(text: str) -> None:
 def test_weak_phrases_are_dropped_only_when_unsure() -> None:
     assert clean(Transcription(text="Thank you.", avg_logprob=-0.2), SPEECH) == "Thank you."
     assert clean(Transcription(text="Thank you.", avg_logprob=-0.2), QUIET) == ""
-    assert clean(Transcription(text="you", no_speech_prob=0.5), SPEECH) == ""
+    assert clean(Transcription(text="you", no_speech_prob=0.7), SPEECH) == ""
+
+
+def test_short_real_turns_pass_whatever_their_log_probability() -> None:
+    """What tiny.en gave on the live room's 10 s window for espeak-ng speech (kept) and for
+    sounds that passed the VAD (dropped), measured 2026-11-28."""
+    spoken = [("Okay.", 0.23, -1.14), ("Thank you.", 0.53, -0.23), ("Oh.", 0.52, -1.43)]
+    for text, no_speech, logprob in spoken:
+        result = Transcription(text=text, no_speech_prob=no_speech, avg_logprob=logprob)
+        assert clean(result, SPEECH) == text
+    invented = [("Okay.", 0.91, -2.58), ("You", 0.82, -2.97), ("Yeah, yeah.", 0.89, -2.0)]
+    for text, no_speech, logprob in invented:
+        result = Transcription(text=text, no_speech_prob=no_speech, avg_logprob=logprob)
+        assert clean(result, SPEECH) == ""
 
 
 def test_unsure_text_is_dropped() -> None:

@@ -23,10 +23,16 @@ _INVENTED = re.compile(
     r"|subtitles? by.*|transcri(bed|ption) by.*|captions? by.*|see you (in the )?next (time|video)"
     r"|thank you for (watching|listening)|amara\.org.*|www\..*|\[?(music|applause|silence)\]?)$"
 )
-# Plausible as a short real turn, invented on noise too: dropped only when Whisper is unsure.
+# Plausible as a short real turn, invented on noise too: dropped when Whisper thinks the
+# segment more likely not speech (or it is near silence), whatever its log-probability.
 _WEAK = re.compile(r"^(you|thank you|thanks|bye|okay|oh|so|hmm|uh|um|the end|i'm sorry)$")
 
 NO_SPEECH_PROB = 0.6
+"""Measured 2026-11-28 with tiny.en (`bench/short_turns.py`): what Whisper made of breaths, hum,
+a tone, clicks, coughs and knocks on the live room's 10 s window came with a no-speech
+probability of 0.61-0.97 (0.79 and above where it was one of the phrases above); short real
+turns ("Okay.", "Thank you.", "Oh.", "So." in eight espeak-ng voices) with 0.08-0.58 and
+log-probabilities down to -2.6, so the log-probability does not tell them apart."""
 LOW_LOGPROB = -1.0
 QUIET_RMS = 0.003  # about -50 dBFS
 
@@ -82,7 +88,7 @@ def clean(result: Transcription, audio: np.ndarray) -> str:
     if _INVENTED.match(norm):
         return ""
     rms = float(np.sqrt(np.mean(np.square(audio)))) if audio.size else 0.0
-    weak = result.no_speech_prob > 0.3 or result.avg_logprob < -0.8 or rms < QUIET_RMS
+    weak = result.no_speech_prob > NO_SPEECH_PROB or rms < QUIET_RMS
     if _WEAK.match(norm) and weak:
         return ""
     return collapse_repeats(text)

@@ -357,7 +357,11 @@ class NetnsPeer:
                     f"the participant exited ({self.process.returncode}):\n{self.stderr()[-3000:]}"
                 )
             if time.monotonic() > deadline:
-                raise TimeoutError(f"no {event!r} from the participant in {within} s")
+                raise TimeoutError(
+                    f"no {event!r} from the participant in {within} s; it reported "
+                    f"{[line.get('event') for line in self.lines][-10:]}; its stderr:\n"
+                    f"{self.stderr()[-3000:]}"
+                )
             await asyncio.sleep(0.1)
         return self.seen(event)[0]
 
@@ -457,7 +461,10 @@ async def fault_call(
         PeerParticipant(base, therapist_token, therapist_wav, loop=True, cookie=cookie) as th,
     ):
         with NetnsPeer(ns, f"ws://{ns.host_addr}:{port}", client_token, client_wav) as client:
-            await th.expect("peer", within=60)
+            # a fresh interpreter importing aiortc can take a minute on a loaded 2-core host;
+            # waiting on the participant's own report also notices it dying, with its stderr
+            await client.wait_for("joined", within=120)
+            await th.expect("peer", within=30)
             await th.send({"type": "admit"})
             await client.wait_for("admitted", within=60)
             await th.consent()
