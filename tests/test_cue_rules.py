@@ -84,6 +84,24 @@ def test_missed_reflection_after_change_talk_or_disclosure() -> None:
         t("What do you do in the evenings?", 6, **Q_OPEN),
     )
     assert "missed_reflection" not in kinds(cues)
+    # a backchannel while the client goes on is not the response: the next turn is judged
+    cues = run(
+        c("I want to be there for my kids.", 0, talk_type="change"),
+        t("Mm-hmm.", 2),
+        c("They deserve better.", 3),
+        t("They matter a lot to you.", 6, **R_COMPLEX),
+    )
+    assert "missed_reflection" not in kinds(cues)
+    cues = run(
+        c("I want to be there for my kids.", 0, talk_type="change"),
+        t("Okay.", 2),
+        t("How old are they?", 4, **Q_CLOSED),
+    )
+    missed = [e for e in cues if e["kind"] == "missed_reflection"]
+    assert [(e["utterance_id"], e["client_utterance_id"]) for e in missed] == [("t4", "c0")]
+    # a short turn that codes as something is a response
+    cues = run(c("I want to quit.", 0, talk_type="change"), t("Why now?", 2, **Q_OPEN))
+    assert "missed_reflection" in kinds(cues)
     # neutral talk needs no reflection
     assert "missed_reflection" not in kinds(run(c("Okay.", 0), t("What else?", 2, **Q_OPEN)))
 

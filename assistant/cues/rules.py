@@ -19,6 +19,9 @@ from assistant.cues.catalog import PRIORITY, CueOptions
 from assistant.events import Event, Utterance
 
 BACKCHANNEL_WORDS = 2
+"""A therapist utterance this short that codes as nothing ("Mm-hmm.", "Okay.", "Right.") is a
+backchannel: it keeps the client talking. It is not an interruption, and not the answer to
+what the client shared."""
 
 
 @dataclass
@@ -33,6 +36,12 @@ class Raised:
 
 def _has(labels: dict[str, Any] | None, key: str) -> bool:
     return bool(labels) and labels.get(key) is not None  # type: ignore[union-attr]
+
+
+def is_backchannel(u: Utterance) -> bool:
+    """A short therapist utterance holding no question, reflection or input."""
+    codes = ("question", "reflection", "input")
+    return len(u.text.split()) <= BACKCHANNEL_WORDS and not any(_has(u.labels, k) for k in codes)
 
 
 class CueEngine:
@@ -86,7 +95,11 @@ class CueEngine:
         has_reflection = _has(labels, "reflection")
         has_question = _has(labels, "question")
 
-        pending, self._pending_client = self._pending_client, None
+        pending = self._pending_client
+        if is_backchannel(u):
+            pending = None  # "Mm-hmm." while the client goes on: the response is still to come
+        else:
+            self._pending_client = None
         if pending is not None and not has_reflection:
             what = (
                 "change talk"
