@@ -3,7 +3,7 @@
     .venv/bin/python bench/short_turns.py
 
 Two sets, each through Whisper (bundled tiny.en) as the live room reads a turn (a 10 s window)
-and as `attune analyze` reads one on its own (the full 30 s window), then through the guards
+and read alone on Whisper's full 30 s window, then through the guards
 (`assistant/speech/guards.py`):
 - short real turns: "Okay.", "Thank you.", "Oh." ... spoken by eight espeak-ng voices;
 - sounds that can pass the VAD: breaths, hum, a tone, clicks, tremolo noise, a cough, knocks
@@ -99,7 +99,7 @@ def main() -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     ways = {
         "live (10 s window)": WhisperTranscriber(AsrOptions(segment_window_s=10.0)),
-        "recording, one turn (30 s window)": WhisperTranscriber(),
+        "alone, full 30 s window": WhisperTranscriber(),
     }
     spoken = {f"{voice}: {word}": speak(word, voice) for voice in VOICES for word in WORDS}
     with tempfile.TemporaryDirectory() as tmp:

@@ -131,9 +131,9 @@ BACKCHANNELS = [
 def test_short_answers_in_a_recording_are_not_lost(
     tmp_path: Path, transcriber: WhisperTranscriber
 ) -> None:
-    """A speaker's turns are read together, where Whisper's confidence is that of the whole
-    stretch: both "Okay."s here came out with it too low to be kept (measured 2026-11-28). A
-    turn left without text is read again on its own, as the live room reads it."""
+    """A speaker's turns are read together, and a turn's no-speech probability is then that of
+    the whole stretch: 0.34 for both "Okay."s here, which the guards took for invented text
+    until 2026-11-28 (they now drop such phrases above 0.6 only)."""
     therapist, client, reference = synth_dialogue(BACKCHANNELS, tmp_path)  # type: ignore[arg-type]
     events = analyze_audio(therapist, client, "s-2", transcriber, DialogueStages(), progress=False)
     heard = [

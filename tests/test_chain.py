@@ -106,27 +106,6 @@ def test_recognise_recording_keeps_one_utterance_per_job_in_order() -> None:
     assert [u.start for u in utterances] == [j.start for j in jobs]
 
 
-class JointReadDoubts(ScriptedTranscriber):
-    """Read together, the second segment comes out unsure (chunk-wide no-speech probability)."""
-
-    def transcribe_many(self, segments: Sequence[np.ndarray]) -> list[Transcription]:
-        return [
-            Transcription(text="Yes.", avg_logprob=-0.2),
-            Transcription(text="Okay.", avg_logprob=-0.5, no_speech_prob=0.7),
-        ]
-
-
-def test_a_turn_the_joint_read_loses_is_read_again_on_its_own() -> None:
-    audio = track(0.5, speak("Yes.", "en-us"), 1.0, speak("Okay.", "en-us"), 1.0)
-    jobs = push_in_frames(SpeechDetector("client"), audio)
-    recogniser = JointReadDoubts("Okay.")
-    utterances = recognise_recording(jobs, recogniser)
-    assert [(u.id, u.text) for u in utterances] == [("c1", "Yes."), ("c2", "Okay.")]
-    assert recogniser.calls == [(len(jobs[1].audio), True)], "only the lost turn is read again"
-    dropped = recognise_recording(jobs, JointReadDoubts("Thanks for watching!"))
-    assert [u.text for u in dropped] == ["Yes.", ""], "the guards judge the second read too"
-
-
 @pytest.mark.model
 def test_whisper_reads_segments_together_and_splits_them_back(transcriber: object) -> None:
     from assistant.speech.asr import WhisperTranscriber

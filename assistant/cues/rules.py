@@ -19,9 +19,9 @@ from assistant.cues.catalog import PRIORITY, CueOptions
 from assistant.events import Event, Utterance
 
 BACKCHANNEL_WORDS = 2
-"""A therapist utterance this short that codes as nothing ("Mm-hmm.", "Okay.", "Right.") is a
-backchannel: it keeps the client talking. It is not an interruption, and not the answer to
-what the client shared."""
+"""A therapist utterance this short never counts as an interruption. One that also codes as
+nothing ("Mm-hmm.", "Okay.", "Right.") is a backchannel (`is_backchannel`): it keeps the
+client talking, and is not the answer to what the client shared."""
 
 
 @dataclass

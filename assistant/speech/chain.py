@@ -174,15 +174,6 @@ def recognise(job: SpeechJob, transcriber: Transcriber) -> Utterance:
 
 def recognise_recording(jobs: Sequence[SpeechJob], transcriber: Transcriber) -> list[Utterance]:
     """Transcribe all final jobs of one speaker's recording together (for accuracy and speed);
-    one utterance per job, text '' where the guards judged it invented.
-
-    Read together, Whisper skips some short turns ("Okay.", "Yeah.") as it skips fillers, and
-    a turn's confidence is that of the stretch of recording around it, in which a short word
-    can look like noise to the guards. A job that the joint read leaves without text is read
-    again on its own, as the live room reads every turn, and the guards judge that read."""
+    one utterance per job, text '' where the guards judged it invented."""
     results = transcriber.transcribe_many([job.audio for job in jobs])
-    utterances: list[Utterance] = []
-    for job, result in zip(jobs, results, strict=True):
-        utterance = _utterance(job, result)
-        utterances.append(utterance if utterance.text else recognise(job, transcriber))
-    return utterances
+    return [_utterance(job, result) for job, result in zip(jobs, results, strict=True)]

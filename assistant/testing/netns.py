@@ -357,10 +357,11 @@ class NetnsPeer:
                     f"the participant exited ({self.process.returncode}):\n{self.stderr()[-3000:]}"
                 )
             if time.monotonic() > deadline:
+                with self._lock:
+                    reported = [line.get("event") for line in self.lines][-10:]
                 raise TimeoutError(
                     f"no {event!r} from the participant in {within} s; it reported "
-                    f"{[line.get('event') for line in self.lines][-10:]}; its stderr:\n"
-                    f"{self.stderr()[-3000:]}"
+                    f"{reported}; its stderr:\n{self.stderr()[-3000:]}"
                 )
             await asyncio.sleep(0.1)
         return self.seen(event)[0]
