@@ -298,7 +298,7 @@ def _serve(args: argparse.Namespace) -> int:
     from assistant.live.room import LiveOptions
     from assistant.server.app import ServeConfig
     from assistant.server.run import serve
-    from assistant.speech.asr import AsrOptions
+    from assistant.speech.asr import LIVE_WINDOW_S, AsrOptions
 
     if args.max_live_sessions < 0:
         raise AttuneError("--max-live-sessions must not be negative")
@@ -335,7 +335,7 @@ def _serve(args: argparse.Namespace) -> int:
         config.consent_text = text
     # Whisper's encoder dominates a short segment's cost, so beam 5 on finals costs little;
     # interims are greedy (AsrOptions.interim_beam_size)
-    asr = AsrOptions(model=args.asr_model, cpu_threads=args.threads, segment_window_s=10.0)
+    asr = AsrOptions(model=args.asr_model, cpu_threads=args.threads, segment_window_s=LIVE_WINDOW_S)
     return serve(config, asr, build_stages(args), event_loop=args.event_loop)
 
 

@@ -27,7 +27,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from assistant.speech import guards  # noqa: E402
-from assistant.speech.asr import AsrOptions, WhisperTranscriber  # noqa: E402
+from assistant.speech.asr import LIVE_WINDOW_S, AsrOptions, WhisperTranscriber  # noqa: E402
 from assistant.speech.audio_in import SAMPLE_RATE, decode_file  # noqa: E402
 from assistant.testing.synth import speak  # noqa: E402
 
@@ -98,7 +98,7 @@ def main() -> None:
     argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     ways = {
-        "live (10 s window)": WhisperTranscriber(AsrOptions(segment_window_s=10.0)),
+        "live (10 s window)": WhisperTranscriber(AsrOptions(segment_window_s=LIVE_WINDOW_S)),
         "alone, full 30 s window": WhisperTranscriber(),
     }
     spoken = {f"{voice}: {word}": speak(word, voice) for voice in VOICES for word in WORDS}

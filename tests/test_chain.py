@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 import pytest
 
-from assistant.speech.asr import Transcription
+from assistant.speech.asr import LIVE_WINDOW_S, Transcription, WhisperTranscriber
 from assistant.speech.chain import SpeechDetector, SpeechJob, recognise, recognise_recording
 from assistant.testing.synth import speak
 
@@ -34,6 +34,14 @@ class ScriptedTranscriber:
 
     def transcribe_many(self, segments: Sequence[np.ndarray]) -> list[Transcription]:
         return [self.transcribe(a) for a in segments]
+
+
+@pytest.fixture(scope="module")
+def live(transcriber: WhisperTranscriber) -> WhisperTranscriber:
+    """The recogniser as the live room configures it (a short turn read on a 10 s window)."""
+    from dataclasses import replace
+
+    return WhisperTranscriber(replace(transcriber.options, segment_window_s=LIVE_WINDOW_S))
 
 
 def push_in_frames(
@@ -137,20 +145,17 @@ def test_a_speculative_job_at_the_pause_has_the_final_jobs_audio() -> None:
 
 
 @pytest.mark.model
-def test_a_short_window_reads_a_live_segment_like_the_full_one(transcriber: object) -> None:
-    from dataclasses import replace
-
-    from assistant.speech.asr import WhisperTranscriber
+def test_a_short_window_reads_a_live_segment_like_the_full_one(
+    transcriber: WhisperTranscriber, live: WhisperTranscriber
+) -> None:
     from assistant.testing.scoring import word_error_rate
 
-    assert isinstance(transcriber, WhisperTranscriber)
-    windowed = WhisperTranscriber(replace(transcriber.options, segment_window_s=10.0))
     text = "I have been feeling tired and lonely since I moved to the city."
     clip = track(0.2, speak(text, "en-us"), 0.3)
-    full, short = transcriber.transcribe(clip), windowed.transcribe(clip)
+    full, short = transcriber.transcribe(clip), live.transcribe(clip)
     assert word_error_rate(text, short.text) <= word_error_rate(text, full.text) + 0.1
     assert short.avg_logprob > -1.0 and short.no_speech_prob < 0.5
-    noise = windowed.transcribe(np.zeros(SR * 3, np.float32))
+    noise = live.transcribe(np.zeros(SR * 3, np.float32))
     from assistant.speech.guards import clean
 
     assert clean(noise, np.zeros(SR * 3, np.float32)) == ""
@@ -161,17 +166,12 @@ def test_synthetic_speech_of_a_line_that_starts_like_an_option() -> None:
 
 
 @pytest.mark.model
-def test_short_answers_survive_the_live_read_and_the_guards(transcriber: object) -> None:
+def test_short_answers_survive_the_live_read_and_the_guards(live: WhisperTranscriber) -> None:
     """The live room reads each turn on a 10 s window; its log-probability for a plain "Okay."
     is about -1.1 and "Thank you." comes with a no-speech probability of 0.3-0.5, which the
     guards once took for invented text (47 of 80 short turns dropped, bench/short_turns.py)."""
-    from dataclasses import replace
-
-    from assistant.speech.asr import WhisperTranscriber
     from assistant.testing.synth import VOICES
 
-    assert isinstance(transcriber, WhisperTranscriber)
-    live = WhisperTranscriber(replace(transcriber.options, segment_window_s=10.0))
     for speaker, voice in VOICES.items():
         for phrase in ("Okay.", "Thank you.", "Thanks."):
             jobs = push_in_frames(SpeechDetector(speaker), track(0.5, speak(phrase, voice), 1.0))

@@ -24,6 +24,8 @@ log = logging.getLogger("attune.asr")
 
 DEFAULT_MODEL = "tiny.en"
 WHISPER_WINDOW_S = 30.0
+LIVE_WINDOW_S = 10.0
+"""The window the live room reads a short turn on (``AsrOptions.segment_window_s``)."""
 MAX_TOKENS = 224
 
 
