@@ -43,6 +43,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--transcripts", type=int, default=4)
     parser.add_argument("--turns", type=int, default=40)
+    parser.add_argument(
+        "--offset", type=int, default=0, help="start the evenly spaced choice at this transcript"
+    )
     parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument(
         "--pairs", type=Path, help="write each turn's text, what was heard and both codings (JSONL)"
@@ -51,7 +54,7 @@ def main() -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     sessions = load_annomi(args.data)
     step = max(1, len(sessions) // args.transcripts)
-    chosen = sessions[::step][: args.transcripts]
+    chosen = sessions[args.offset :: step][: args.transcripts]
     coder_stage = CoderStage(load_coder())
     transcriber = WhisperTranscriber()
     gold: dict[str, list[str]] = {h: [] for hs in HEADS.values() for h in hs}
@@ -112,9 +115,11 @@ def main() -> None:
         args.pairs.write_text("".join(json.dumps(p) + "\n" for p in pairs))
     text_scores, speech_scores = score(gold, on_text), score(gold, on_speech)
     wer = word_error_rate(" ".join(refs), " ".join(hyps))
+    # a word heard but put in the wrong turn is an error here, not in the WER over all turns
+    per_turn = sum(word_error_rate(r, h) for r, h in zip(refs, hyps, strict=True)) / len(refs)
     print(
-        f"{len(refs)} turns from {len(chosen)} AnnoMI transcripts; speech WER {wer:.3f}; "
-        f"{missed} turns not heard"
+        f"{len(refs)} turns from {len(chosen)} AnnoMI transcripts; speech WER {wer:.3f} "
+        f"(per turn, mean: {per_turn:.3f}); {missed} turns not heard"
     )
     print(f"{'metric':24s} {'text':>6s} {'speech':>7s} {'drop':>6s}")
     for metric in FLOORS:

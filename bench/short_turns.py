@@ -10,6 +10,11 @@ and read alone on Whisper's full 30 s window, then through the guards
   (sox), each at three levels.
 Prints, per set and way of reading, how many came out with text and how many the guards kept,
 with the range of Whisper's no-speech probability and log-probability, then every sound's text.
+
+Then each sound between two sentences of one speaker (two voices), read together as `attune
+analyze` reads a recording (`recognise_recording`: the joint read, its word split, the guards):
+how often the sound's segment ends up with words or a turn beside it loses words (a word
+taken by the sound), and every such case.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from assistant.speech import guards  # noqa: E402
 from assistant.speech.asr import LIVE_WINDOW_S, AsrOptions, WhisperTranscriber  # noqa: E402
 from assistant.speech.audio_in import SAMPLE_RATE, decode_file  # noqa: E402
+from assistant.speech.chain import SpeechJob, recognise_recording  # noqa: E402
 from assistant.testing.synth import speak  # noqa: E402
 
 VOICES = ["en-us+m3", "en+f3", "en-us", "en+m1", "en+f2", "en-gb", "en-us+f4", "en+m7"]
@@ -94,6 +100,47 @@ def summary(label: str, reads: list[Read]) -> None:
     print(line)
 
 
+BEFORE = [
+    "I guess I have been drinking more since the move.",
+    "It was a hard week at work, honestly.",
+    "My daughter worries about me a lot.",
+]
+AFTER = [
+    "So I thought I should talk to someone about it.",
+    "And then I just sit there and feel bad.",
+    "Well, I want to be around for her.",
+]
+
+
+def between_turns(transcriber: WhisperTranscriber, noises: dict[str, np.ndarray]) -> None:
+    """Each sound as a segment between two real turns, read as a recording is."""
+    given: list[str] = []
+    count = 0
+    for voice in VOICES[:2]:
+        spoken = [(speak(a, voice), speak(b, voice)) for a, b in zip(BEFORE, AFTER, strict=True)]
+        for k, (name, sound) in enumerate(noises.items()):
+            before, after = spoken[k % len(spoken)]
+            jobs = [
+                SpeechJob("client", str(i), 0.0, 1.0, np.concatenate([PAD, clip, PAD]), True)
+                for i, clip in enumerate((before, sound, after))
+            ]
+            heard = [u.text for u in recognise_recording(jobs, transcriber)]
+            count += 1
+            said = (BEFORE[k % len(BEFORE)], AFTER[k % len(AFTER)])
+            # a word misheard is the recogniser's; more than one missing is the split's
+            short = any(
+                len(h.split()) < len(s.split()) - 1
+                for h, s in zip((heard[0], heard[2]), said, strict=True)
+            )
+            if heard[1] or short:
+                given.append(f"  {voice:9s} {name:16s} {heard!r}")
+    print(
+        f"\nsounds between two turns, read as a recording: {len(given)} of {count} where the "
+        "sound was given words or a turn lost them"
+    )
+    print("\n".join(given))
+
+
 def main() -> None:
     argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -117,6 +164,7 @@ def main() -> None:
             f"  {way:34s} {r.name:22s} {r.text[:28]!r:32s} no-speech {r.no_speech:.2f} "
             f"log-prob {r.logprob:6.2f} {'kept' if r.kept else 'dropped'}"
         )
+    between_turns(ways["alone, full 30 s window"], noises)
 
 
 if __name__ == "__main__":

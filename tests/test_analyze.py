@@ -12,10 +12,10 @@ import pytest
 
 from assistant.analyze import analyze_audio
 from assistant.dialogue import DialogueStages
-from assistant.events import Utterance, validate_event
+from assistant.events import Event, Utterance, validate_event
 from assistant.speech.asr import WhisperTranscriber
 from assistant.testing.scoring import match_turns, word_error_rate
-from assistant.testing.synth import synth_dialogue, write_wav
+from assistant.testing.synth import Turn, synth_dialogue, write_wav
 
 TURNS = [
     ("therapist", "What brings you in today?"),
@@ -70,19 +70,31 @@ def test_several_sessions_in_one_run(tmp_path: Path) -> None:
     assert a_ids == [1, 2]
 
 
-@pytest.mark.model
-def test_spoken_dialogue_is_transcribed_per_speaker(
-    tmp_path: Path, transcriber: WhisperTranscriber
-) -> None:
-    therapist, client, reference = synth_dialogue(TURNS, tmp_path)  # type: ignore[arg-type]
-    events = analyze_audio(therapist, client, "s-1", transcriber, DialogueStages(), progress=False)
-    for event in events:
-        validate_event(event)
-    utterances = [
+def analyze_spoken(
+    script: list[tuple[str, str]], tmp_path: Path, transcriber: WhisperTranscriber, session: str
+) -> tuple[list[Turn], list[Event]]:
+    """Speak ``script`` (espeak-ng, one file per speaker) and analyse the two files."""
+    therapist, client, reference = synth_dialogue(script, tmp_path)  # type: ignore[arg-type]
+    stages = DialogueStages()
+    return reference, analyze_audio(therapist, client, session, transcriber, stages, progress=False)
+
+
+def heard_utterances(events: list[Event]) -> list[Utterance]:
+    return [
         Utterance(id=e["id"], speaker=e["speaker"], start=e["start"], end=e["end"], text=e["text"])
         for e in events
         if e["type"] == "utterance"
     ]
+
+
+@pytest.mark.model
+def test_spoken_dialogue_is_transcribed_per_speaker(
+    tmp_path: Path, transcriber: WhisperTranscriber
+) -> None:
+    reference, events = analyze_spoken(TURNS, tmp_path, transcriber, "s-1")
+    for event in events:
+        validate_event(event)
+    utterances = heard_utterances(events)
     assert [u.speaker for u in utterances] == [s for s, _ in TURNS]
     assert match_turns(reference, utterances).rate == 1.0
     hypothesis = " ".join(u.text for u in utterances)
@@ -134,18 +146,54 @@ def test_short_answers_in_a_recording_are_not_lost(
     """A speaker's turns are read together, and a turn's no-speech probability is then that of
     the whole stretch: 0.34 for both "Okay."s here, which the guards took for invented text
     until 2026-11-28 (they now drop such phrases above 0.6 only)."""
-    therapist, client, reference = synth_dialogue(BACKCHANNELS, tmp_path)  # type: ignore[arg-type]
-    events = analyze_audio(therapist, client, "s-2", transcriber, DialogueStages(), progress=False)
-    heard = [
-        Utterance(id=e["id"], speaker=e["speaker"], start=e["start"], end=e["end"], text=e["text"])
-        for e in events
-        if e["type"] == "utterance"
-    ]
+    reference, events = analyze_spoken(BACKCHANNELS, tmp_path, transcriber, "s-2")
+    heard = heard_utterances(events)
     client_turns = [t for t in reference if t.speaker == "client"]
     client_heard = [u for u in heard if u.speaker == "client"]
     assert match_turns(client_turns, client_heard).rate == 1.0, [u.text for u in client_heard]
     okays = [u for u in client_heard if u.text.lower().strip(" .,!") == "okay"]
     assert len(okays) == 2, [u.text for u in client_heard]
+
+
+# The first ten turns of AnnoMI transcript 12. Read with the client's other turns, "Yeah."
+# (the third) came back with no word of its own until 2026-11-28: Whisper timed its word
+# as the start of the client's next turn, "Yeah, um, honestly, ...".
+SHORT_BEFORE_LONG = [
+    ("therapist", "Sarah, I'm so glad you came in for your well-woman exam today. I think we "
+     "addressed a lot of your concerns. However, I would like to ask you more about your "
+     "smoking. Would that be okay?"),
+    ("client", "Yeah, I guess."),
+    ("therapist", "Okay. So about how much are you smoking over the course of a day? You had "
+     "said it had increased over once or twice a day."),
+    ("client", "Yeah, um, normally, I'm smoking, you know, like once in the morning, uh, once "
+     "during my lunch break and then in the evening maybe like five or six."),
+    ("therapist", "Okay. So about eight cigarettes. So over the course of a day, just under "
+     "half a pack?"),
+    ("client", "Yeah."),
+    ("therapist", "Okay. And that's changed over what period of time?"),
+    ("client", "Um, honestly, it's probably been over the past year or so that I- I've been "
+     "smoking a little bit more."),
+    ("therapist", "Okay. So over the past year, the smoking has increased. And that's been "
+     "mainly in the evening?"),
+    ("client", "Yeah. Um, I have a two-year-old son as I mentioned, so I try to never smoke "
+     "around him. So I'm normally kinda waiting until he gets to bed."),
+]  # fmt: skip
+
+
+@pytest.mark.model
+def test_a_short_turn_keeps_its_word_in_a_recording(
+    tmp_path: Path, transcriber: WhisperTranscriber
+) -> None:
+    """The short turn's word goes back to it, and only there: not lost, not written twice."""
+    reference, events = analyze_spoken(SHORT_BEFORE_LONG, tmp_path, transcriber, "s-3")
+    client_heard = [u for u in heard_utterances(events) if u.speaker == "client"]
+    texts = [u.text for u in client_heard]
+    client_turns = [t for t in reference if t.speaker == "client"]
+    assert match_turns(client_turns, client_heard).rate == 1.0, texts
+    assert texts[2].lower().strip(" .,!") == "yeah", texts
+    assert texts[3].lower().startswith("um"), texts
+    errors = [word_error_rate(t.text, h) for t, h in zip(client_turns, texts, strict=True)]
+    assert sum(errors) / len(errors) < 0.2, texts
 
 
 @pytest.mark.model

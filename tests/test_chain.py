@@ -114,6 +114,36 @@ def test_recognise_recording_keeps_one_utterance_per_job_in_order() -> None:
     assert [u.start for u in utterances] == [j.start for j in jobs]
 
 
+class JointRead(ScriptedTranscriber):
+    """A joint read that hears "Yeah," at the start of its window, with the window's no-speech
+    probability (0.96, as measured); the segment read alone is confident."""
+
+    def transcribe(self, audio: np.ndarray, *, final: bool = True) -> Transcription:
+        self.calls.append((len(audio), final))
+        return Transcription(text="Yeah.", avg_logprob=-0.3, no_speech_prob=0.3)
+
+    def transcribe_many(self, segments: Sequence[np.ndarray]) -> list[Transcription]:
+        weak = Transcription(text="Yeah,", avg_logprob=-1.7, no_speech_prob=0.96, joint=True)
+        sure = Transcription(text="Um, I mean,", avg_logprob=-0.2, no_speech_prob=0.96, joint=True)
+        return [weak, sure]
+
+
+def test_a_joint_segment_the_guards_would_drop_is_judged_on_a_read_alone() -> None:
+    audio = track(0.5, speak("Yeah.", "en-us"), 1.0, speak("Um, I mean.", "en-us"), 1.0)
+    jobs = push_in_frames(SpeechDetector("client"), audio)
+    recogniser = JointRead("")
+    utterances = recognise_recording(jobs, recogniser)
+    assert [u.text for u in utterances] == ["Yeah.", "Um, I mean,"]
+    assert recogniser.calls == [(len(jobs[0].audio), True)]  # only the dropped one read again
+
+
+def test_a_segment_read_alone_is_not_read_again() -> None:
+    jobs = push_in_frames(SpeechDetector("client"), track(0.5, speak("Yes.", "en-us"), 1.0))
+    recogniser = ScriptedTranscriber("Thanks for watching!")
+    assert [u.text for u in recognise_recording(jobs, recogniser)] == [""]
+    assert len(recogniser.calls) == 1  # its own read in transcribe_many, not a second one
+
+
 @pytest.mark.model
 def test_whisper_reads_segments_together_and_splits_them_back(transcriber: object) -> None:
     from assistant.speech.asr import WhisperTranscriber

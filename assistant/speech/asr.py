@@ -11,14 +11,16 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 
 from assistant.errors import ModelLoadError
+from assistant.speech import guards, word_split
 from assistant.speech.audio_in import SAMPLE_RATE
+from assistant.speech.transcription import Transcription, Word
 
 log = logging.getLogger("attune.asr")
 
@@ -56,25 +58,6 @@ class AsrOptions:
     Whisper's 30 s. The encoder's cost grows with the window: on espeak-ng speech, 10 s read
     segments 2.4 times faster for a word error rate 11% higher (relative). For the live path;
     None reads every segment in the full 30 s window."""
-
-
-@dataclass(frozen=True)
-class Word:
-    start: float
-    end: float
-    text: str
-    probability: float
-
-
-@dataclass(frozen=True)
-class Transcription:
-    """What the recogniser heard in one segment (times relative to the segment)."""
-
-    text: str
-    avg_logprob: float = 0.0
-    no_speech_prob: float = 0.0
-    compression_ratio: float = 1.0
-    words: tuple[Word, ...] = field(default=())
 
 
 class Transcriber(Protocol):
@@ -218,7 +201,7 @@ class WhisperTranscriber:
         """Read the segments back to back (silences between them removed), as Whisper reads a
         long recording: it keeps its context across them and pays its 30 s window once per
         30 s of speech instead of once per segment. Word timestamps put every word back into
-        the segment it was spoken in."""
+        the segment it was spoken in (``word_split``)."""
         if not segments:
             return []
         bounds = np.cumsum([0] + [len(a) for a in segments]) / SAMPLE_RATE
@@ -235,29 +218,37 @@ class WhisperTranscriber:
                 vad_filter=False,
             )
             parts = list(parts)
-        words: list[list[Word]] = [[] for _ in segments]
-        no_speech: list[float] = [0.0] * len(segments)
+        no_speech: dict[int, float] = {}
+        words: list[Word] = []
         for part in parts:
             for w in part.words or []:
-                middle = (w.start + w.end) / 2
-                i = int(
-                    np.clip(np.searchsorted(bounds, middle, side="right") - 1, 0, len(segments) - 1)
-                )
-                offset = bounds[i]
-                words[i].append(Word(w.start - offset, w.end - offset, w.word, w.probability))
-                no_speech[i] = max(no_speech[i], part.no_speech_prob)
+                words.append(Word(w.start, w.end, w.word, w.probability))
+                no_speech[id(words[-1])] = part.no_speech_prob
+        placed = word_split.place(bounds.tolist(), words)
+        alone = word_split.fill_empty(
+            placed,
+            lambda i: self.transcribe(segments[i]),
+            lambda i, result: guards.clean(result, segments[i]),
+        )
         results: list[Transcription] = []
-        for seg_words, nsp in zip(words, no_speech, strict=True):
-            if not seg_words:
+        for i, seg_words in enumerate(placed):
+            if i in alone:
+                results.append(alone[i])
+            elif not seg_words:
                 results.append(Transcription(text="", no_speech_prob=1.0))
-                continue
-            logprob = float(np.mean([np.log(max(w.probability, 1e-6)) for w in seg_words]))
-            results.append(
-                Transcription(
-                    text="".join(w.text for w in seg_words).strip(),
-                    avg_logprob=logprob,
-                    no_speech_prob=nsp,
-                    words=tuple(seg_words),
+            else:
+                offset = float(bounds[i])
+                logprob = float(np.mean([np.log(max(w.probability, 1e-6)) for w in seg_words]))
+                results.append(
+                    Transcription(
+                        text="".join(w.text for w in seg_words).strip(),
+                        avg_logprob=logprob,
+                        no_speech_prob=max(no_speech[id(w)] for w in seg_words),
+                        words=tuple(
+                            Word(w.start - offset, w.end - offset, w.text, w.probability)
+                            for w in seg_words
+                        ),
+                        joint=True,
+                    )
                 )
-            )
         return results

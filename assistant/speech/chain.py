@@ -174,6 +174,16 @@ def recognise(job: SpeechJob, transcriber: Transcriber) -> Utterance:
 
 def recognise_recording(jobs: Sequence[SpeechJob], transcriber: Transcriber) -> list[Utterance]:
     """Transcribe all final jobs of one speaker's recording together (for accuracy and speed);
-    one utterance per job, text '' where the guards judged it invented."""
+    one utterance per job, text '' where the guards judged it invented.
+
+    A joint read's no-speech probability is its 30 s window's, not a segment's: a short turn
+    such as "Yeah." at the start of a window can come with 0.96. So where the guards would drop
+    a jointly read segment, it is read again on its own and judged as a live segment is."""
     results = transcriber.transcribe_many([job.audio for job in jobs])
-    return [_utterance(job, result) for job, result in zip(jobs, results, strict=True)]
+    utterances: list[Utterance] = []
+    for job, result in zip(jobs, results, strict=True):
+        utterance = _utterance(job, result)
+        if result.joint and result.text.strip() and not utterance.text:
+            utterance = recognise(job, transcriber)
+        utterances.append(utterance)
+    return utterances

@@ -14,7 +14,7 @@ import re
 
 import numpy as np
 
-from assistant.speech.asr import Transcription
+from assistant.speech.transcription import Transcription
 
 # Phrases Whisper emits on silence, music and noise (from its YouTube-subtitle training data).
 # Never plausible as the whole of a therapy turn: always dropped.
