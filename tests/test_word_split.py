@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from assistant.speech.transcription import Transcription, Word
-from assistant.speech.word_split import fill_empty, place
+from assistant.speech.word_split import fill_empty, place, relative
 
 
 def words(*timed: tuple[float, float, str]) -> list[Word]:
@@ -97,3 +97,11 @@ def test_segments_with_words_are_not_read_again() -> None:
     asked, read_alone = reads()
     assert fill_empty(placed, read_alone, keep_all) == {}
     assert asked == []
+
+
+def test_word_times_become_the_segments_own_and_stay_within_it() -> None:
+    moved_back = words((10.1, 10.3, " Yeah,"))  # timed in the next segment, which starts at 10.0
+    spoken = words((8.7, 9.2, " Okay."))
+    timed = relative(spoken + moved_back, 8.5, 10.0)
+    assert [w.text for w in timed] == [" Okay.", " Yeah,"]
+    assert [(round(w.start, 6), round(w.end, 6)) for w in timed] == [(0.2, 0.7), (1.5, 1.5)]

@@ -237,17 +237,13 @@ class WhisperTranscriber:
             elif not seg_words:
                 results.append(Transcription(text="", no_speech_prob=1.0))
             else:
-                offset = float(bounds[i])
                 logprob = float(np.mean([np.log(max(w.probability, 1e-6)) for w in seg_words]))
                 results.append(
                     Transcription(
                         text="".join(w.text for w in seg_words).strip(),
                         avg_logprob=logprob,
                         no_speech_prob=max(no_speech[id(w)] for w in seg_words),
-                        words=tuple(
-                            Word(w.start - offset, w.end - offset, w.text, w.probability)
-                            for w in seg_words
-                        ),
+                        words=word_split.relative(seg_words, bounds[i], bounds[i + 1]),
                         joint=True,
                     )
                 )

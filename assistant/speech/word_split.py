@@ -44,6 +44,16 @@ def place(bounds: Sequence[float], words: Sequence[Word]) -> list[list[Word]]:
     return placed
 
 
+def relative(words: Sequence[Word], start: float, end: float) -> tuple[Word, ...]:
+    """A segment's words with times from its start, kept within it (a word moved from a
+    neighbour was timed there: it is put at the edge)."""
+
+    def within(t: float) -> float:
+        return min(max(t - start, 0.0), end - start)
+
+    return tuple(Word(within(w.start), within(w.end), w.text, w.probability) for w in words)
+
+
 def _norm(text: str) -> str:
     return re.sub(r"[^a-z0-9']", "", text.lower())
 
