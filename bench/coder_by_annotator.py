@@ -10,7 +10,10 @@ other folds) and scores them over the transcripts of each AnnoMI annotator (most
 were coded by one of ten annotators; a few by all ten, their majority being the codes), the
 way `attune score-cues` breaks down a held-out set. Beside them, the open/closed rule of
 docs/coder.md ("rules only": a question mark and a wh-word or "tell me" opening = open, any
-other question mark = closed), which learns nothing from any annotator.
+other question mark = closed), which learns nothing from any annotator. Last, on the
+transcripts all ten annotators coded, each annotator's own codes against the majority of the
+other nine, beside the coder's against the same majority (`assistant/coding/agreement.py`):
+how far one expert agrees with the consensus, and how far the coder does.
 """
 
 from __future__ import annotations
@@ -23,8 +26,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from assistant.coding.agreement import (  # noqa: E402
+    against_the_others,
+    format_table,
+    load_annotations,
+)
 from assistant.coding.data import Session, context_of, load_annomi  # noqa: E402
 from assistant.coding.evaluate import (  # noqa: E402
+    SHORT,
     Coded,
     annotator_table,
     as_parts,
@@ -71,7 +80,8 @@ def main() -> int:
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     sessions = load_annomi(args.data)
-    coder = as_parts(sessions, oof_labels(sessions, read_oof(args.oof, args.client_oof)))
+    labels = oof_labels(sessions, read_oof(args.oof, args.client_oof))
+    coder = as_parts(sessions, labels)
     question_form = ("question_open_f1", "question_closed_f1")
     for name, parts, metrics in (
         ("coder, out of fold", coder, tuple(FLOORS)),
@@ -84,6 +94,11 @@ def main() -> int:
             ]
             groups[f"one annotator, not {'/'.join(args.without)}"] = group_scores(kept)
         print(f"{name}:\n{annotator_table(groups, metrics)}\n")
+    table = against_the_others(load_annotations(args.data), labels)
+    print(
+        "each annotator of the transcripts all ten coded, against the other nine's majority, "
+        f"and the coder (out of fold) against the same majority:\n{format_table(table, SHORT)}"
+    )
     return 0
 
 

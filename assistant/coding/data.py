@@ -14,7 +14,7 @@ SIMPLE_FILE = "AnnoMI-simple-train.csv"
 FULL_FILE = "AnnoMI-full-train.csv"
 
 # full-file column prefix per optional therapist head
-_FULL_PREFIX = {"question": "question", "reflection": "reflection", "input": "therapist_input"}
+FULL_PREFIX = {"question": "question", "reflection": "reflection", "input": "therapist_input"}
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,9 @@ class Session:
     annotators: tuple[str, ...] = ()
 
 
-def _majority(values: Sequence[str], prefer: str | None = None) -> str:
+def majority(values: Sequence[str], prefer: str | None = None) -> str:
+    """The most frequent of ``values``; a tie goes to ``prefer`` where it is among the tied,
+    else to the first of them in alphabetical order."""
     counts = Counter(values).most_common()
     top = counts[0][1]
     tied = sorted(v for v, c in counts if c == top)
@@ -46,16 +48,16 @@ def _majority(values: Sequence[str], prefer: str | None = None) -> str:
     return tied[0]
 
 
-def _subcode(rows: Sequence[dict[str, str]], head: str, behaviour: str) -> str:
+def subcode(rows: Sequence[dict[str, str]], head: str, behaviour: str) -> str:
     """Majority over annotators of one optional code; ties follow the main behaviour."""
-    prefix = _FULL_PREFIX[head]
+    prefix = FULL_PREFIX[head]
     exists = [r[f"{prefix}_exists"] == "True" for r in rows]
     n_true = sum(exists)
     implied = BEHAVIOUR_HEAD.get(behaviour) == head
     if n_true * 2 < len(rows) or (n_true * 2 == len(rows) and not implied):
         return NONE
     subtypes = [r[f"{prefix}_subtype"] for r in rows if r[f"{prefix}_exists"] == "True"]
-    return _majority(subtypes)
+    return majority(subtypes)
 
 
 SIMPLE_COLUMNS = (
@@ -64,7 +66,7 @@ SIMPLE_COLUMNS = (
 )  # fmt: skip
 FULL_COLUMNS = (
     "transcript_id", "utterance_id",
-    *(f"{prefix}_{part}" for prefix in _FULL_PREFIX.values() for part in ("exists", "subtype")),
+    *(f"{prefix}_{part}" for prefix in FULL_PREFIX.values() for part in ("exists", "subtype")),
 )  # fmt: skip
 
 
@@ -91,7 +93,7 @@ def annomi_files(data_dir: Path) -> tuple[Path, Path]:
     return found[0], found[1]
 
 
-def _rows(path: Path, columns: Sequence[str]) -> list[dict[str, str]]:
+def read_rows(path: Path, columns: Sequence[str]) -> list[dict[str, str]]:
     """The rows of one AnnoMI CSV file, its header checked for ``columns``."""
     with path.open(newline="", encoding="utf-8") as fh:
         reader = csv.DictReader(fh)
@@ -111,7 +113,7 @@ def load_annomi(data_dir: Path) -> list[Session]:
     """
     simple_path, full_path = annomi_files(data_dir)
     try:
-        return _sessions(_rows(simple_path, SIMPLE_COLUMNS), _rows(full_path, FULL_COLUMNS))
+        return _sessions(read_rows(simple_path, SIMPLE_COLUMNS), read_rows(full_path, FULL_COLUMNS))
     except UnicodeDecodeError as exc:
         raise ValueError(f"{data_dir}: an AnnoMI file is not UTF-8 text ({exc})") from exc
 
@@ -120,12 +122,12 @@ def _sessions(simple: list[dict[str, str]], full_rows: list[dict[str, str]]) -> 
     full: dict[tuple[str, int], list[dict[str, str]]] = defaultdict(list)
     annotators: dict[str, set[str]] = defaultdict(set)
     for row in full_rows:
-        full[(row["transcript_id"], _index(row))].append(row)
+        full[(row["transcript_id"], utterance_index(row))].append(row)
         if row.get("annotator_id"):
             annotators[row["transcript_id"]].add(row["annotator_id"])
     by_transcript: dict[str, list[Utterance]] = defaultdict(list)
     for row in simple:
-        tid, idx = row["transcript_id"], _index(row)
+        tid, idx = row["transcript_id"], utterance_index(row)
         speaker = row["interlocutor"]
         labels: dict[str, str] = {}
         if speaker == THERAPIST:
@@ -134,8 +136,8 @@ def _sessions(simple: list[dict[str, str]], full_rows: list[dict[str, str]]) -> 
             rows = full.get((tid, idx))
             if not rows:
                 raise ValueError(f"utterance {tid}/{idx} missing from the full file")
-            for head in _FULL_PREFIX:
-                labels[head] = _subcode(rows, head, behaviour)
+            for head in FULL_PREFIX:
+                labels[head] = subcode(rows, head, behaviour)
         elif speaker == CLIENT:
             labels["talk_type"] = row["client_talk_type"]
         else:
@@ -146,13 +148,14 @@ def _sessions(simple: list[dict[str, str]], full_rows: list[dict[str, str]]) -> 
         text = (row["utterance_text"] or "").strip()
         by_transcript[tid].append(Utterance(tid, idx, speaker, text, labels))
     sessions = []
-    for tid in sorted(by_transcript, key=_order):
+    for tid in sorted(by_transcript, key=numeric_order):
         utts = sorted(by_transcript[tid], key=lambda u: u.index)
-        sessions.append(Session(tid, tuple(utts), tuple(sorted(annotators[tid], key=_order))))
+        who = tuple(sorted(annotators[tid], key=numeric_order))
+        sessions.append(Session(tid, tuple(utts), who))
     return sessions
 
 
-def _index(row: dict[str, str]) -> int:
+def utterance_index(row: dict[str, str]) -> int:
     try:
         return int(row["utterance_id"])
     except ValueError:
@@ -162,7 +165,7 @@ def _index(row: dict[str, str]) -> int:
         ) from None
 
 
-def _order(value: str) -> tuple[int, str]:
+def numeric_order(value: str) -> tuple[int, str]:
     """Numeric ids (AnnoMI's transcript and annotator ids) in numeric order, others after."""
     return (int(value), "") if value.isdigit() else (1 << 62, value)
 

@@ -9,8 +9,10 @@ as AnnoMI publishes them) the way `attune analyze` and the live panel code them 
 utterance with the turn before it, in the committed models' int8, one utterance a pass),
 then prints the team's floor metrics (each F1 over every therapist or every client utterance,
 as ``assistant.coding.metrics`` defines them) with a 95% interval from resampling whole
-transcripts, and each class's precision, recall and F1 with a confusion table, so a
-supervisor can see where the coder and the experts part.
+transcripts, the same by annotator, and each class's precision, recall and F1 with a
+confusion table, so a supervisor can see where the coder and the experts part. Where several
+annotators coded a transcript, each one's codes and the coder's are also scored against the
+others' majority (``assistant.coding.agreement``): the coder beside one expert.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ from typing import Any
 
 import numpy as np
 
+from assistant.coding.agreement import Annotated, against_the_others, load_annotations
+from assistant.coding.agreement import format_table as agreement_table
 from assistant.coding.data import Session, context_of, load_annomi
 from assistant.coding.labels import CLIENT_HEADS, HEADS, THERAPIST, THERAPIST_HEADS
 from assistant.coding.metrics import FLOORS, score
@@ -45,10 +49,11 @@ class Coded:
     annotators: tuple[str, ...] = ()
 
 
-def code_sessions(
+def code_utterances(
     coder: UtteranceCoder, sessions: Sequence[Session], progress: bool = True
-) -> list[Coded]:
-    """Code every utterance of ``sessions``, each in the context of the turn before it."""
+) -> dict[tuple[str, int], dict[str, object]]:
+    """Code every utterance of ``sessions``, each in the context of the turn before it; the
+    labels by (transcript, utterance index)."""
     from tqdm import tqdm
 
     items = [
@@ -64,7 +69,7 @@ def code_sessions(
             labels.extend(coder.code_batch(items[start : start + CHUNK]))
             bar.update(len(items[start : start + CHUNK]))
     keys = [(s.transcript_id, u.index) for s in sessions for u in s.utterances]
-    return as_parts(sessions, dict(zip(keys, labels, strict=True)))
+    return dict(zip(keys, labels, strict=True))
 
 
 def as_parts(
@@ -161,9 +166,17 @@ def per_class(gold: Sequence[str], pred: Sequence[str], classes: Sequence[str]) 
     return {"classes": report, "confusion": confusion}
 
 
-def evaluate(coder: UtteranceCoder, sessions: Sequence[Session], progress: bool) -> dict[str, Any]:
-    """Everything `score-cues` reports, as one JSON-ready dict."""
-    parts = code_sessions(coder, sessions, progress)
+def evaluate(
+    coder: UtteranceCoder,
+    sessions: Sequence[Session],
+    progress: bool,
+    annotations: Mapping[tuple[str, int], Annotated] | None = None,
+) -> dict[str, Any]:
+    """Everything `score-cues` reports, as one JSON-ready dict. ``annotations``: each
+    annotator's own codes of the transcripts several annotators coded
+    (:func:`assistant.coding.agreement.load_annotations`), to set the coder beside them."""
+    labels = code_utterances(coder, sessions, progress)
+    parts = as_parts(sessions, labels)
     gold, pred = _joined(parts, "gold"), _joined(parts, "pred")
     return {
         "model": str(coder.path),
@@ -177,6 +190,9 @@ def evaluate(coder: UtteranceCoder, sessions: Sequence[Session], progress: bool)
         "floors": FLOORS,
         "per_class": {h: per_class(gold[h], pred[h], HEADS[h]) for h in HEADS if gold[h]},
         "by_annotator": by_annotator(parts),
+        "against_the_others": against_the_others(
+            {k: v for k, v in (annotations or {}).items() if k in labels}, labels
+        ),
     }
 
 
@@ -198,6 +214,13 @@ def format_report(result: Mapping[str, Any]) -> str:
             f"{metric:<22} {value:6.3f} {f'{low:.3f}-{high:.3f}':>15} {floor:6.2f} {verdict}"
         )
     lines += ["", annotator_table(result["by_annotator"])]
+    if result["against_the_others"]:
+        lines += [
+            "",
+            "Each annotator of the transcripts several annotators coded, scored against the",
+            "majority of the others, and the coder against the same majority:",
+            agreement_table(result["against_the_others"], SHORT),
+        ]
     for head, report in result["per_class"].items():
         classes = list(report["classes"])
         width = max(len(head), *(len(c) + 2 for c in classes))
@@ -215,7 +238,7 @@ def format_report(result: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
-_SHORT = {
+SHORT = {
     "behaviour_macro_f1": "behaviour",
     "question_open_f1": "open",
     "question_closed_f1": "closed",
@@ -226,13 +249,13 @@ _SHORT = {
 
 
 def annotator_table(
-    groups: Mapping[str, Mapping[str, Any]], metrics: Sequence[str] = tuple(_SHORT)
+    groups: Mapping[str, Mapping[str, Any]], metrics: Sequence[str] = tuple(SHORT)
 ) -> str:
     """:func:`by_annotator`'s scores (``metrics`` of them) as a table, the largest group
     first."""
     lines = [
         f"{'by annotator':<26} {'transcripts':>11} {'therapist':>9} "
-        + " ".join(f"{_SHORT[m]:>10}" for m in metrics)
+        + " ".join(f"{SHORT[m]:>10}" for m in metrics)
     ]
     for name, group in sorted(groups.items(), key=lambda kv: -kv[1]["therapist_utterances"]):
         lines.append(
@@ -283,11 +306,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         sessions = [s for s in sessions if s.transcript_id not in leave_out]
         if not sessions:
             raise ValueError(f"no transcripts of {args.data} are left to score")
+        annotations = load_annotations(args.data)
         coder = load_coder(args.model)
     except (OSError, ValueError, CoderWeightsError) as exc:
         print(f"attune score-cues: error: {exc}", file=sys.stderr)
         return 2
-    result = evaluate(coder, sessions, progress=not args.no_progress)
+    result = evaluate(coder, sessions, not args.no_progress, annotations)
     print(format_report(result))
     if args.json is not None:
         args.json.write_text(json.dumps(result, indent=2) + "\n")

@@ -87,13 +87,18 @@ def test_per_class_report_and_confusion_table() -> None:
     assert report["confusion"] == [[0, 0, 1], [0, 1, 1], [0, 0, 1]]  # rows: the experts'
 
 
-def _annomi_subset(folder: Path, transcripts: int, names: tuple[str, str]) -> None:
-    """The first ``transcripts`` transcripts of the training part, written as ``names``."""
+def _annomi_subset(folder: Path, transcripts: int | list[str], names: tuple[str, str]) -> None:
+    """The first ``transcripts`` transcripts of the training part (or those named), written
+    as ``names``."""
     folder.mkdir(parents=True)
     for source, name in zip((SIMPLE_FILE, FULL_FILE), names, strict=True):
         with (ANNOMI / source).open(newline="", encoding="utf-8") as fh:
             rows = list(csv.DictReader(fh))
-        keep = sorted({r["transcript_id"] for r in rows}, key=int)[:transcripts]
+        keep = (
+            sorted({r["transcript_id"] for r in rows}, key=int)[:transcripts]
+            if isinstance(transcripts, int)
+            else transcripts
+        )
         with (folder / name).open("w", newline="", encoding="utf-8") as fh:
             writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
             writer.writeheader()
@@ -126,9 +131,36 @@ def test_score_cues_on_annomi_files(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert sum(map(sum, behaviour["confusion"])) == therapist
     printed = capsys.readouterr().out
     assert "behaviour_macro_f1" in printed and "coded as:" in printed
+    assert result["against_the_others"] == {}  # no transcript with several annotators
     # the same transcripts excluded: nothing left, a clear error
     assert cli_main(["score-cues", "--data", str(data), "--exclude", str(data)]) == 2
     assert "no transcripts" in capsys.readouterr().err
+
+
+@needs_annomi
+@pytest.mark.model
+def test_score_cues_sets_the_coder_beside_each_annotator(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Transcript 7 was coded by all ten annotators: each one's codes and the coder's are
+    scored against the other nine's majority."""
+    data = tmp_path / "annomi"
+    _annomi_subset(data, ["7"], ("AnnoMI-simple.csv", "AnnoMI-full.csv"))
+    out = tmp_path / "scores.json"
+    assert cli_main(["score-cues", "--data", str(data), "--json", str(out), "--no-progress"]) == 0
+    result = json.loads(out.read_text())
+    table = result["against_the_others"]
+    assert sorted(table, key=int) == [str(a) for a in range(10)]
+    therapist = result["utterances"]["therapist"]
+    for row in table.values():
+        assert row["therapist_utterances"] == therapist
+        assert row["client_utterances"] == result["utterances"]["client"]
+        for side in ("expert", "coder"):
+            assert set(FLOORS) <= set(row[side])
+            assert all(0.0 <= v <= 1.0 for v in row[side].values())
+        assert row["coder"]["behaviour_macro_f1"] > 0.6  # in-sample: it learnt this transcript
+    printed = capsys.readouterr().out
+    assert "majority of the others" in printed and "median, the coder" in printed
 
 
 @needs_annomi
