@@ -218,12 +218,15 @@ class WhisperTranscriber:
                 vad_filter=False,
             )
             parts = list(parts)
-        no_speech: dict[int, float] = {}
+        # each word's window no-speech probability (a Word is a value: its times tell apart
+        # two words of one text, so it can key the window it was read in)
+        no_speech: dict[Word, float] = {}
         words: list[Word] = []
         for part in parts:
             for w in part.words or []:
-                words.append(Word(w.start, w.end, w.word, w.probability))
-                no_speech[id(words[-1])] = part.no_speech_prob
+                word = Word(w.start, w.end, w.word, w.probability)
+                words.append(word)
+                no_speech[word] = part.no_speech_prob
         placed = word_split.place(bounds.tolist(), words)
         alone = word_split.fill_empty(
             placed,
@@ -242,7 +245,7 @@ class WhisperTranscriber:
                     Transcription(
                         text="".join(w.text for w in seg_words).strip(),
                         avg_logprob=logprob,
-                        no_speech_prob=max(no_speech[id(w)] for w in seg_words),
+                        no_speech_prob=max(no_speech[w] for w in seg_words),
                         words=word_split.relative(seg_words, bounds[i], bounds[i + 1]),
                         joint=True,
                     )
