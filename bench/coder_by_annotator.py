@@ -13,7 +13,9 @@ docs/coder.md ("rules only": a question mark and a wh-word or "tell me" opening 
 other question mark = closed), which learns nothing from any annotator. Last, on the
 transcripts all ten annotators coded, each annotator's own codes against the majority of the
 other nine, beside the coder's against the same majority (`assistant/coding/agreement.py`):
-how far one expert agrees with the consensus, and how far the coder does.
+how far one expert agrees with the consensus, and how far the coder does. With `--draws N`,
+the coder's scores over N sets of 27 transcripts drawn as AnnoMI's held-out part is made up
+(2 ten-annotator transcripts, 25 others): how often each floor is met.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+
+import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -39,6 +43,7 @@ from assistant.coding.evaluate import (  # noqa: E402
     as_parts,
     by_annotator,
     group_scores,
+    scores,
 )
 from assistant.coding.lexical import FEATURE_NAMES, lexical_features  # noqa: E402
 from assistant.coding.metrics import FLOORS  # noqa: E402
@@ -65,6 +70,31 @@ def rule_parts(sessions: Sequence[Session]) -> list[Coded]:
     return as_parts(sessions, labels)
 
 
+def held_out_draws(parts: Sequence[Coded], draws: int, seed: int = 0) -> str:
+    """How often the floors are met over ``draws`` sets of 27 transcripts made up as AnnoMI's
+    held-out part is (27 of its 133 transcripts, 2 of its seven coded by all ten annotators):
+    2 of ``parts``' several-annotator transcripts and 25 of the others, without replacement."""
+    several = [p for p in parts if len(p.annotators) > 1]
+    one = [p for p in parts if len(p.annotators) <= 1]
+    rng = np.random.default_rng(seed)
+    values: dict[str, list[float]] = {m: [] for m in FLOORS}
+    for _ in range(draws):
+        drawn = [several[i] for i in rng.choice(len(several), 2, replace=False)]
+        drawn += [one[i] for i in rng.choice(len(one), 25, replace=False)]
+        scored = scores(drawn)
+        for metric in FLOORS:
+            values[metric].append(scored[metric])
+    lines = [f"{'metric':<22} {'floor':>6} {'median':>7} {'5-95%':>13} {'draws at floor':>15}"]
+    for metric, floor in FLOORS.items():
+        v = np.asarray(values[metric])
+        low, high = np.percentile(v, [5, 95])
+        lines.append(
+            f"{metric:<22} {floor:6.2f} {np.median(v):7.3f} {f'{low:.3f}-{high:.3f}':>13} "
+            f"{np.mean(v >= floor):15.0%}"
+        )
+    return "\n".join(lines)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--oof", type=Path, required=True, help="the main model's CV log-probs")
@@ -76,6 +106,13 @@ def main() -> int:
         default=[],
         metavar="ANNOTATOR",
         help="also score the single-annotator transcripts but this annotator's (repeatable)",
+    )
+    parser.add_argument(
+        "--draws",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also score N draws of 27 transcripts made up as the held-out part is",
     )
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -99,6 +136,11 @@ def main() -> int:
         "each annotator of the transcripts all ten coded, against the other nine's majority, "
         f"and the coder (out of fold) against the same majority:\n{format_table(table, SHORT)}"
     )
+    if args.draws:
+        print(
+            f"\nthe coder (out of fold) over {args.draws} draws of 2 ten-annotator and 25 other "
+            f"transcripts, as the held-out part is made up:\n{held_out_draws(coder, args.draws)}"
+        )
     return 0
 
 
