@@ -10,6 +10,7 @@ could still gain; where it matches them, the codes themselves are the limit.
 
 from __future__ import annotations
 
+import csv
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -50,9 +51,15 @@ class Annotated:
 
 def load_annotations(data_dir: Path) -> dict[Key, Annotated]:
     """Every utterance of the transcripts that several annotators coded, in the AnnoMI full
-    file of ``data_dir``; empty when every transcript has one annotator."""
+    file of ``data_dir``; empty when every transcript has one annotator, or when the file
+    does not name each row's annotator and codes (``ANNOTATOR_COLUMNS``): the comparison is
+    an extra, and scoring the coder must not fail for want of it."""
     _, full_path = annomi_files(data_dir)
     try:
+        with full_path.open(newline="", encoding="utf-8") as fh:
+            columns = next(csv.reader(fh), [])
+        if not set(ANNOTATOR_COLUMNS) <= set(columns):
+            return {}
         rows = read_rows(full_path, ANNOTATOR_COLUMNS)
     except UnicodeDecodeError as exc:
         raise ValueError(f"{full_path}: not UTF-8 text ({exc})") from exc

@@ -92,9 +92,13 @@ def test_a_file_with_one_annotator_per_transcript_has_nothing_to_compare(tmp_pat
     assert load_annotations(_write(tmp_path / "annomi", rows)) == {}
 
 
-def test_a_full_file_without_annotators_is_a_clear_error(tmp_path: Path) -> None:
-    folder = _write(tmp_path / "annomi", [])
+def test_a_full_file_without_annotators_has_nothing_to_compare(tmp_path: Path) -> None:
+    """The comparison is an extra: a file that does not name each row's annotator gives none,
+    and `score-cues` still scores the coder."""
+    folder = _write(tmp_path / "annomi", [_row("1", 0, "a", "therapist", "other")])
     full = folder / FULL_FILE
     full.write_text(full.read_text().replace("annotator_id", "who"), encoding="utf-8")
-    with pytest.raises(ValueError, match="no column annotator_id"):
+    assert load_annotations(folder) == {}
+    full.write_bytes(b"\xff\xfe not text")
+    with pytest.raises(ValueError, match="not UTF-8 text"):
         load_annotations(folder)
