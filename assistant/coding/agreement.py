@@ -92,7 +92,7 @@ def against_the_others(
 ) -> dict[str, dict[str, Any]]:
     """For each annotator: its own codes and the coder's (``coded``, the coder's labels by
     utterance, None for an absent code) scored against the majority of the other annotators,
-    over the utterances it coded."""
+    over the utterances it coded that ``coded`` holds too."""
     heads = {THERAPIST: THERAPIST_HEADS, CLIENT: CLIENT_HEADS}
     everyone = sorted({a for u in annotations.values() for a in u.rows}, key=numeric_order)
     out: dict[str, dict[str, Any]] = {}
@@ -103,7 +103,7 @@ def against_the_others(
         for key, utterance in annotations.items():
             own = utterance.rows.get(annotator)
             others = [r for a, rs in utterance.rows.items() if a != annotator for r in rs]
-            if not own or not others or utterance.speaker not in heads:
+            if not own or not others or utterance.speaker not in heads or key not in coded:
                 continue
             consensus = codes(others, utterance.speaker)
             mine = codes(own, utterance.speaker)
@@ -115,10 +115,10 @@ def against_the_others(
         if not gold:
             continue
         out[annotator] = {
-            "therapist_utterances": len(gold["behaviour"]),
-            "client_utterances": len(gold["talk_type"]),
-            "expert": score(gold, expert),
-            "coder": score(gold, coder),
+            "therapist_utterances": len(gold.get("behaviour", ())),
+            "client_utterances": len(gold.get("talk_type", ())),
+            "expert": score(dict(gold), dict(expert)),
+            "coder": score(dict(gold), dict(coder)),
         }
     return out
 

@@ -190,9 +190,7 @@ def evaluate(
         "floors": FLOORS,
         "per_class": {h: per_class(gold[h], pred[h], HEADS[h]) for h in HEADS if gold[h]},
         "by_annotator": by_annotator(parts),
-        "against_the_others": against_the_others(
-            {k: v for k, v in (annotations or {}).items() if k in labels}, labels
-        ),
+        "against_the_others": against_the_others(annotations or {}, labels),
     }
 
 

@@ -87,6 +87,26 @@ def test_each_annotator_and_the_coder_against_the_other_annotators(tmp_path: Pat
     assert format_table({}, SHORT) == ""
 
 
+def test_only_what_the_coder_coded_is_compared(tmp_path: Path) -> None:
+    """Utterances the coder did not code (a transcript left out of the scoring) are not
+    compared, and annotators who coded only the client's turns get talk type alone."""
+    rows = [
+        _row("1", 0, "a", "therapist", "question"),
+        _row("1", 0, "b", "therapist", "question"),
+        _row("3", 0, "d", "client", "change"),
+        _row("3", 0, "e", "client", "sustain"),
+    ]
+    annotations = load_annotations(_write(tmp_path / "annomi", rows))
+    assert against_the_others(annotations, {}) == {}
+    table = against_the_others(annotations, {("3", 0): {"talk_type": "sustain"}})
+    assert list(table) == ["d", "e"]
+    assert table["d"]["therapist_utterances"] == 0 and table["d"]["client_utterances"] == 1
+    assert set(table["d"]["coder"]) == {"talk_type_macro_f1"}
+    assert table["d"]["coder"]["talk_type_macro_f1"] == 1.0  # e's code, as the coder's
+    assert table["d"]["expert"]["talk_type_macro_f1"] == 0.0
+    assert "-" in format_table(table, SHORT).splitlines()[1].split()  # no behaviour score
+
+
 def test_a_file_with_one_annotator_per_transcript_has_nothing_to_compare(tmp_path: Path) -> None:
     rows = [_row("1", 0, "a", "therapist", "other"), _row("2", 0, "b", "client", "neutral")]
     assert load_annotations(_write(tmp_path / "annomi", rows)) == {}
