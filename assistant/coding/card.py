@@ -269,9 +269,9 @@ Comparison with other designs, latency and the disclosure rule: `docs/coder.md`.
   can be found in its transcripts. Out of fold, scores differ more between annotators than
   between any two designs tried, so a held-out score depends on who coded those transcripts
   (`attune score-cues` breaks it down by annotator; `docs/coder.md`).
-- On the transcripts all ten annotators coded, one expert's codes agree with the other nine's
-  majority better than the coder's on reflection, talk type and advice, and about as well on
-  question form (`bench/coder_by_annotator.py`; `attune score-cues` sets the coder beside
+- On the transcripts all ten annotators coded, a typical expert's codes agree with the other
+  nine's majority better than the coder's on reflection, talk type and behaviour, and about as
+  well on question form (`bench/coder_by_annotator.py`; `attune score-cues` sets the coder beside
   each annotator wherever a transcript has several; `docs/coder.md`, "Against one expert").
 - The simple/complex split of reflections is unstable across folds (see the table): offsets
   are tuned for the floors (reflection present or not), not for the split, so a "% complex
