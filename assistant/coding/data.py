@@ -94,7 +94,8 @@ def annomi_files(data_dir: Path) -> tuple[Path, Path]:
 
 
 def read_rows(path: Path, columns: Sequence[str]) -> list[dict[str, str]]:
-    """The rows of one AnnoMI CSV file, its header checked for ``columns``."""
+    """The rows of one AnnoMI CSV file, its header checked for ``columns``: a missing column
+    is a ``ValueError`` naming it (and text that is not UTF-8 a ``UnicodeDecodeError``)."""
     with path.open(newline="", encoding="utf-8") as fh:
         reader = csv.DictReader(fh)
         missing = [c for c in columns if c not in (reader.fieldnames or ())]
