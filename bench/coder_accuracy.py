@@ -76,6 +76,7 @@ def _settings(recorded: dict[str, Any]) -> list[str]:
         *[f"--head-weight-power={h}={w}" for h, w in cfg.head_weight_power],
         *("--layer-lr-decay", str(cfg.layer_lr_decay), "--truncation", cfg.truncation),
         "--annotator-bias" if cfg.annotator_bias else "--no-annotator-bias",
+        "--client-overlap" if cfg.client_overlap else "--no-client-overlap",
         *("--precision", cfg.precision),
         *([] if cfg.utterances == "client" else ["--main-utterances", cfg.utterances]),
     ]

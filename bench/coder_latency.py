@@ -2,11 +2,11 @@
 
     .venv/bin/python bench/coder_latency.py [--n 300] [--compare-fp32]
 
-Codes AnnoMI utterances one at a time, each with its previous turn as context, as the live
-pipeline does (torch.set_num_threads(1)); prints load time, median and p95 per utterance and
-the throughput of `code_batch`, in the committed precision (int8) and, with --compare-fp32,
-in fp32 as well (alternating rounds of 50 utterances). Without ../shared it uses a built-in
-dialogue.
+Codes AnnoMI utterances one at a time, each with the session's earlier turns as context, as
+the live coding stage passes them (torch.set_num_threads(1)); prints load time, median and
+p95 per utterance and the throughput of `code_batch`, in the committed precision (int8) and,
+with --compare-fp32, in fp32 as well (alternating rounds of 50 utterances). Without ../shared
+it uses a built-in dialogue.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ def sample_items(n: int) -> list[Item]:
     items: list[Item] = []
     for session in load_annomi(DATA):
         for i, u in enumerate(session.utterances):
-            items.append((u.speaker, u.text, context_of(session, i, 3)))
+            items.append((u.speaker, u.text, context_of(session, i, i)))
     random.Random(0).shuffle(items)
     return items[:n]
 

@@ -101,6 +101,9 @@ _DESIGNS: dict[str, list[str]] = {
     # a logit bias per annotator in training only (the model left with their consensus)
     "l6-e3-ctx-w5-llrd8-annot": [*_LLRD8, "--annotator-bias"],
     "l6-e3-ctx-w5-llrd8-annot-seed1": [*_LLRD8, "--annotator-bias", "--seed", "1"],
+    # also the word overlap with the client's earlier turns (lexical.CLIENT_OVERLAP_FEATURES)
+    "l6-e3-ctx-w5-llrd8-cov": [*_LLRD8, "--client-overlap"],
+    "l6-e3-ctx-w5-llrd8-cov-seed1": [*_LLRD8, "--client-overlap", "--seed", "1"],
     # the client model (talk type)
     "client-l6-e3-ctx-w5": ["--epochs", "3", *_PAIR_W5],
     "client-l6-e3-ctx-w5-prev": ["--epochs", "3", *_PAIR_W5, "--truncation", "previous"],
@@ -120,6 +123,7 @@ DESIGNS: dict[str, list[str]] = {
         *([] if "--main-utterances" in args else ["--main-utterances", "all"]),
         *([] if "--layer-lr-decay" in args else ["--layer-lr-decay", "1"]),
         *([] if "--truncation" in args else ["--truncation", "longest"]),
+        *([] if "--client-overlap" in args else ["--no-client-overlap"]),
     ]
     for name, args in _DESIGNS.items()
 }

@@ -106,7 +106,7 @@ def _arithmetic(metrics: dict[str, Any]) -> str:
 # the training settings that make a design (not the seed, the device, the precision)
 _DESIGN_KEYS = (
     "top_layers", "epochs", "context", "truncation", "class_weight_power", "head_weight_power",
-    "layer_lr_decay", "annotator_bias", "lr_encoder", "lr_head", "batch_size",
+    "layer_lr_decay", "annotator_bias", "lr_encoder", "lr_head", "batch_size", "client_overlap",
 )  # fmt: skip
 
 
@@ -125,6 +125,15 @@ def _design_differences(main: dict[str, Any], client: dict[str, Any]) -> str:
 def _shown(value: object) -> str:
     """A setting as metrics.json writes it (a tuple as a list)."""
     return json.dumps(value) if isinstance(value, tuple) else str(value)
+
+
+def _overlap(cfg: dict[str, Any]) -> str:
+    if not recorded_config(cfg).client_overlap:
+        return ""
+    return (
+        ";\n  and content-word overlap with the client's last three turns and with every earlier"
+        "\n  client turn of the session"
+    )
 
 
 def _truncation(cfg: dict[str, Any]) -> str:
@@ -238,7 +247,7 @@ has several annotators. 27 further transcripts are held out by the team and were
   auxiliary-verb openings of each question sentence, tag questions, "or" alternatives,
   reflection stems, advice/information/permission phrases, change/sustain phrases,
   pronoun rates, length, and context features from the previous turn (speaker, question
-  mark, content-word overlap: a reflection restates what the client just said).
+  mark, content-word overlap: a reflection restates what the client just said){_overlap(cfg)}.
 - One multi-task head (shared hidden layer {cfg.get("hidden", "?")}, GELU, one linear per
   label), cross-entropy summed over the heads that apply to the speaker{_weighting(cfg)};
   {cfg.get("epochs", "?")} epochs, AdamW (encoder learning rate {_encoder_rate(cfg)}),

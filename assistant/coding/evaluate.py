@@ -52,12 +52,12 @@ class Coded:
 def code_utterances(
     coder: UtteranceCoder, sessions: Sequence[Session], progress: bool = True
 ) -> dict[tuple[str, int], dict[str, object]]:
-    """Code every utterance of ``sessions``, each in the context of the turn before it; the
+    """Code every utterance of ``sessions``, each in the context of the turns before it; the
     labels by (transcript, utterance index)."""
     from tqdm import tqdm
 
     items = [
-        (u.speaker, u.text, context_of(s, i, 1))
+        (u.speaker, u.text, context_of(s, i, i))
         for s in sessions
         for i, u in enumerate(s.utterances)
     ]

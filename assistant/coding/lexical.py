@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Final
+from collections.abc import Sequence
+from typing import Final, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -232,7 +233,7 @@ def _question_sentences(text: str) -> list[str]:
     return [s for s in _SENTENCE_SPLIT.split(text) if "?" in s]
 
 
-FEATURE_NAMES: Final = (
+BASE_FEATURES: Final = (
     "has_qmark",
     "n_qmark",
     "ends_qmark",
@@ -271,10 +272,39 @@ FEATURE_NAMES: Final = (
     "q_how_much",
     "q_anything",
 )
+CLIENT_OVERLAP_FEATURES: Final = (
+    "overlap_client_recent",
+    "overlap_client_recent_n",
+    "overlap_client_session",
+)
+"""Word overlap with the client's earlier turns, beyond the previous one: a reflection after a
+short "Yeah." restates what the client said before it. A model uses them where its config's
+``lexical_features`` names them (``train-cues --client-overlap``)."""
+FEATURE_NAMES: Final = BASE_FEATURES + CLIENT_OVERLAP_FEATURES
+"""Every feature :func:`lexical_features` computes, in its order."""
+RECENT_CLIENT_TURNS: Final = 3
 
 
-def lexical_features(text: str, prev_speaker: str | None, prev_text: str) -> list[float]:
-    """Features of one utterance (and its previous turn), in ``FEATURE_NAMES`` order."""
+class LexicalInput(NamedTuple):
+    """What the features of one utterance read: its text, the previous turn's speaker and
+    text, and the text of every earlier client turn of the session, oldest first."""
+
+    text: str
+    prev_speaker: str | None
+    prev_text: str
+    client_turns: Sequence[str] = ()
+
+
+def _content(text: str) -> frozenset[str]:
+    """Content words of ``text`` (no stopwords, three letters or more)."""
+    return frozenset(w for w in _words(text) if w not in _STOPWORDS and len(w) > 2)
+
+
+def lexical_features(
+    text: str, prev_speaker: str | None, prev_text: str, client_turns: Sequence[str] = ()
+) -> list[float]:
+    """Features of one utterance (its previous turn, and the session's earlier client turns),
+    in ``FEATURE_NAMES`` order."""
     low = text.lower().replace("\u2019", "'")
     words = _words(low)
     n = max(len(words), 1)
@@ -287,8 +317,10 @@ def lexical_features(text: str, prev_speaker: str | None, prev_text: str) -> lis
     first = _first_content_words(words)
     sentences = [s for s in _SENTENCE_SPLIT.split(low) if s.strip()]
     prev_words = _words(prev_text)
-    content = {w for w in words if w not in _STOPWORDS and len(w) > 2}
-    prev_content = {w for w in prev_words if w not in _STOPWORDS and len(w) > 2}
+    content = _content(text)
+    prev_content = _content(prev_text)
+    recent = frozenset().union(*map(_content, client_turns[-RECENT_CLIENT_TURNS:]))
+    session = frozenset().union(*map(_content, client_turns))
     return [
         float("?" in low),
         min(low.count("?"), 3) / 3.0,
@@ -327,12 +359,28 @@ def lexical_features(text: str, prev_speaker: str | None, prev_text: str) -> lis
         float(bool(sentences) and "?" in sentences[-1]),
         float(any(re.search(r"\bhow (much|many|often|long|old)\b", s) for s in qsents)),
         float(any(re.search(r"\b(anything|something) else\b", s) for s in qsents)),
+        len(content & recent) / max(len(content), 1),
+        min(len(content & recent), 6) / 6.0,
+        len(content & session) / max(len(content), 1),
     ]
 
 
 def lexical_matrix(
-    items: list[tuple[str, str | None, str]],
+    items: Sequence[LexicalInput], names: Sequence[str] = FEATURE_NAMES
 ) -> npt.NDArray[np.float32]:
-    """Stack :func:`lexical_features` for (text, prev_speaker, prev_text) triples."""
-    rows = [lexical_features(t, ps, pt) for t, ps, pt in items]
-    return np.asarray(rows, dtype=np.float32).reshape(len(rows), len(FEATURE_NAMES))
+    """Stack :func:`lexical_features` of ``items``, the columns ``names`` (each one of
+    ``FEATURE_NAMES``) in that order."""
+    columns = feature_columns(names)
+    if not set(names) & set(CLIENT_OVERLAP_FEATURES):  # then the client's turns go unread
+        items = [LexicalInput(*item[:3]) for item in items]
+    rows = [lexical_features(*item) for item in items]
+    full = np.asarray(rows, dtype=np.float32).reshape(len(rows), len(FEATURE_NAMES))
+    return full[:, columns]
+
+
+def feature_columns(names: Sequence[str]) -> list[int]:
+    """Where each of ``names`` is in ``FEATURE_NAMES``; ValueError naming an unknown one."""
+    unknown = [n for n in names if n not in FEATURE_NAMES]
+    if unknown:
+        raise ValueError(f"unknown lexical features: {', '.join(unknown)}")
+    return [FEATURE_NAMES.index(n) for n in names]

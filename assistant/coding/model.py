@@ -28,7 +28,7 @@ from assistant.coding.labels import (
     THERAPIST_HEADS,
     normalise_speaker,
 )
-from assistant.coding.lexical import FEATURE_NAMES, lexical_matrix
+from assistant.coding.lexical import BASE_FEATURES, FEATURE_NAMES, LexicalInput, lexical_matrix
 
 if TYPE_CHECKING:
     from assistant.coding.network import CoderHead
@@ -69,6 +69,7 @@ class Network:
     context: bool
     precision: str
     truncation: str = "longest"  # how a pair too long is cut (encoder.TRUNCATIONS)
+    features: tuple[str, ...] = BASE_FEATURES  # the lexical features its head reads
 
 
 class UtteranceCoder:
@@ -106,7 +107,9 @@ class UtteranceCoder:
 
     def code(self, speaker: str, text: str, context: Context) -> dict[str, object]:
         """Labels of one utterance; ``context`` holds the previous (speaker, text) turns,
-        oldest first (only the last one is read)."""
+        oldest first: the last one is encoded with the utterance, and a model that reads the
+        overlap with the client's earlier turns (``lexical.CLIENT_OVERLAP_FEATURES``) reads
+        the client's among them, so pass the session's every earlier turn."""
         return self.code_batch([(speaker, text, context)])[0]
 
     def code_batch(self, items: Sequence[Item]) -> list[dict[str, object]]:
@@ -147,20 +150,15 @@ class UtteranceCoder:
         """Code the utterances ``part`` (indices into ``items``) with ``net`` in one batch."""
         import torch
 
-        lex_items: list[tuple[str, str | None, str]] = []
-        for i in part:
-            ctx = items[i][2]
-            prev_speaker, prev_text = (ctx[-1][0], ctx[-1][1]) if ctx else (None, "")
-            if prev_speaker is not None:
-                prev_speaker = prev_speaker.strip().lower()
-            lex_items.append((texts[i], prev_speaker, prev_text))
-        previous = [p for _, _, p in lex_items] if net.context else None
+        lex_items = [lexical_input(texts[i], items[i][2]) for i in part]
+        previous = [x.prev_text for x in lex_items] if net.context else None
         encoded = encoder.token_ids(
             self._tokenizer, [texts[i] for i in part], previous, net.truncation
         )
         with torch.inference_mode():
             emb = encoder.pooled(net.transformer, encoder.collate(encoded), net.context)
-            logits = net.head(emb, torch.from_numpy(lexical_matrix(lex_items)))
+            lexical = lexical_matrix(lex_items, net.features)
+            logits = net.head(emb, torch.from_numpy(lexical))
             logp = {h: torch.log_softmax(v, dim=1).numpy() for h, v in logits.items()}
         for j, i in enumerate(part):
             results[i] = self._labels(
@@ -180,6 +178,15 @@ class UtteranceCoder:
                 "input": none_to_null(decoded["input"][0]),
             }
         return {"talk_type": decoded["talk_type"][0], "disclosure": detect_disclosure(text)}
+
+
+def lexical_input(text: str, context: Context) -> LexicalInput:
+    """What the lexical features of ``text`` read from its ``context`` (earlier turns)."""
+    prev_speaker, prev_text = (context[-1][0], context[-1][1]) if context else (None, "")
+    if prev_speaker is not None:
+        prev_speaker = prev_speaker.strip().lower()
+    client_turns = tuple(t for s, t in context if s.strip().lower() == CLIENT)
+    return LexicalInput(text, prev_speaker, prev_text, client_turns)
 
 
 def resolve_model_dir(path: Path | None = None) -> Path:
@@ -205,7 +212,8 @@ def _read_config(path: Path, role: str, learnt_from: tuple[str, ...]) -> dict[st
         raise CoderWeightsError(path, f"unreadable config.json ({exc})") from exc
     if config.get("format_version") != FORMAT_VERSION:
         raise CoderWeightsError(path, f"format_version {config.get('format_version')!r}")
-    if config.get("lexical_features") != list(FEATURE_NAMES):
+    features = config.get("lexical_features")
+    if not isinstance(features, list) or not set(features) <= set(FEATURE_NAMES):
         raise CoderWeightsError(path, "lexical features differ from this code's")
     if config.get("heads") != {h: list(c) for h, c in HEADS.items()}:
         raise CoderWeightsError(path, "label sets differ from this code's")
@@ -298,8 +306,9 @@ def _load_network(
         transformer.load_state_dict(
             {**current, **{k: v.to(current[k].dtype) for k, v in top.items()}}, strict=True
         )
+        features = tuple(config["lexical_features"])
         head = CoderHead(
-            int(transformer.config.hidden_size), len(FEATURE_NAMES), int(config["hidden"]), 0.0
+            int(transformer.config.hidden_size), len(features), int(config["hidden"]), 0.0
         )
         head.load_state_dict(head_state, strict=True)
     except (RuntimeError, KeyError) as exc:
@@ -316,4 +325,5 @@ def _load_network(
         bool(config.get("context", False)),
         precision,
         str(config.get("truncation", "longest")),
+        features,
     )

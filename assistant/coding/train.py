@@ -39,7 +39,14 @@ from assistant.coding import encoder
 from assistant.coding.data import Session, Utterance, context_of, load_annomi
 from assistant.coding.decode import FloatArray, Offsets, decode, tune_offsets, zero_offsets
 from assistant.coding.labels import CLIENT, CLIENT_HEADS, HEADS, THERAPIST, THERAPIST_HEADS
-from assistant.coding.lexical import FEATURE_NAMES, lexical_matrix
+from assistant.coding.lexical import (
+    BASE_FEATURES,
+    CLIENT_OVERLAP_FEATURES,
+    FEATURE_NAMES,
+    LexicalInput,
+    feature_columns,
+    lexical_matrix,
+)
 from assistant.coding.metrics import FLOORS, score
 from assistant.coding.model import CLIENT_DIR, DEFAULT_MODEL_DIR, FORMAT_VERSION
 
@@ -79,6 +86,9 @@ class TrainConfig:
     # trained and scored on: "all" (every head), "therapist" (the therapist heads) or
     # "client" (talk type)
     utterances: str = "all"
+    # also read the word overlap with the client's earlier turns (lexical.py), not only the
+    # previous turn's
+    client_overlap: bool = False
 
 
 # each setting older metrics.json files do not record, as it was before it could be changed
@@ -90,6 +100,7 @@ _UNRECORDED = {
     "annotator_bias": False,
     "precision": "fp32",
     "utterances": "all",
+    "client_overlap": False,
 }
 
 
@@ -108,7 +119,7 @@ class Dataset:
     previous: list[str]  # text of the preceding turn ("" at a session's start)
     speakers: list[str]
     groups: IntArray
-    lexical: FloatArray
+    lexical: FloatArray  # every feature of lexical.FEATURE_NAMES (see feature_names)
     targets: dict[str, IntArray]  # head -> class index, -1 where the head does not apply
     # the one annotator who coded each utterance's transcript (AnnoMI's annotator_id), -1
     # where several did (their majority) or none is known
@@ -118,22 +129,42 @@ class Dataset:
         return len(self.texts)
 
 
+def feature_names(cfg: TrainConfig) -> tuple[str, ...]:
+    """The lexical features a model of ``cfg`` reads."""
+    return FEATURE_NAMES if cfg.client_overlap else BASE_FEATURES
+
+
+def lexical_of(data: Dataset, cfg: TrainConfig) -> FloatArray:
+    """``data``'s lexical features that a model of ``cfg`` reads."""
+    return np.ascontiguousarray(data.lexical[:, feature_columns(feature_names(cfg))])
+
+
 def build_dataset(sessions: Sequence[Session]) -> Dataset:
     utts: list[Utterance] = []
     prev: list[tuple[str | None, str]] = []
+    clients: list[tuple[str, ...]] = []
     annotators: list[int] = []
     for session in sessions:
         alone = session.annotators[0] if len(session.annotators) == 1 else ""
+        client_turns: list[str] = []
         for i, u in enumerate(session.utterances):
             utts.append(u)
             annotators.append(int(alone) if alone.isdigit() else -1)
             ctx = context_of(session, i, 1)
             prev.append((ctx[-1][0], ctx[-1][1]) if ctx else (None, ""))
+            clients.append(tuple(client_turns))
+            if u.speaker == CLIENT:
+                client_turns.append(u.text)
     targets: dict[str, IntArray] = {}
     for head, classes in HEADS.items():
         index = {c: i for i, c in enumerate(classes)}
         targets[head] = np.array([index.get(u.labels.get(head, ""), -1) for u in utts])
-    lexical = lexical_matrix([(u.text, ps, pt) for u, (ps, pt) in zip(utts, prev, strict=True)])
+    lexical = lexical_matrix(
+        [
+            LexicalInput(u.text, ps, pt, c)
+            for u, (ps, pt), c in zip(utts, prev, clients, strict=True)
+        ]
+    )
     return Dataset(
         texts=[u.text for u in utts],
         previous=[pt for _, pt in prev],
@@ -198,9 +229,10 @@ def fit(data: Dataset, rows: Sequence[int], cfg: TrainConfig, desc: str = "fit")
     tokenizer, transformer = encoder.load_base(cfg.device)
     encoder.freeze_below(transformer, cfg.top_layers)
     dim = int(transformer.config.hidden_size)
-    head = CoderHead(dim, data.lexical.shape[1], cfg.hidden, cfg.dropout)
+    features = lexical_of(data, cfg)
+    head = CoderHead(dim, features.shape[1], cfg.hidden, cfg.dropout)
     row_index = np.asarray(rows, dtype=np.int64)
-    lex_rows = data.lexical[row_index]
+    lex_rows = features[row_index]
     head.lex_mean.copy_(torch.from_numpy(lex_rows.mean(0)))
     head.lex_std.copy_(torch.from_numpy(lex_rows.std(0) + 1e-3))
     head.to(device)
@@ -222,7 +254,7 @@ def fit(data: Dataset, rows: Sequence[int], cfg: TrainConfig, desc: str = "fit")
     sched = torch.optim.lr_scheduler.LambdaLR(
         optim, lambda s: min((s + 1) / warmup, max(0.0, (steps - s) / (steps - warmup)))
     )
-    lexical = torch.from_numpy(data.lexical).to(device)
+    lexical = torch.from_numpy(features).to(device)
     targets = {h: torch.from_numpy(t).to(device) for h, t in data.targets.items()}
     loss_fns = {
         h: torch.nn.CrossEntropyLoss(
@@ -329,7 +361,7 @@ def predict_logp(
     batch_size = encoder.batch_size_for(fitted.transformer, batch_size)  # as the coder runs
     out = {h: np.zeros((len(rows), len(c)), dtype=np.float32) for h, c in HEADS.items()}
     device = torch.device(fitted.config.device)
-    lexical = torch.from_numpy(data.lexical[list(rows)]).to(device)
+    lexical = torch.from_numpy(lexical_of(data, fitted.config)[list(rows)]).to(device)
     with torch.inference_mode():
         for start in range(0, len(order), batch_size):
             part = order[start : start + batch_size]
@@ -487,7 +519,7 @@ def save(
         "context": fitted.config.context,
         "truncation": fitted.config.truncation,
         "hidden": fitted.config.hidden,
-        "lexical_features": list(FEATURE_NAMES),
+        "lexical_features": list(feature_names(fitted.config)),
         "heads": {h: list(c) for h, c in HEADS.items()},
         "offsets": offsets,
         "precision": fitted.config.precision,
@@ -558,6 +590,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "annotators agree on (measured: docs/coder.md)",
     )
     p.add_argument(
+        "--client-overlap",
+        action=argparse.BooleanOptionalAction,
+        default=TrainConfig.client_overlap,
+        help="also read how many of an utterance's words repeat the client's earlier turns ("
+        + ", ".join(CLIENT_OVERLAP_FEATURES)
+        + "), not only the previous turn",
+    )
+    p.add_argument(
         "--device", default=TrainConfig.device, help="torch device: cpu (default) or cuda"
     )
     p.add_argument(
@@ -585,6 +625,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=TrainConfig.utterances,
         help="what the main model learns from: every utterance (all heads) or the therapist's "
         "only (the therapist heads; the client model then codes talk type)",
+    )
+    p.add_argument(
+        "--cv-from",
+        type=Path,
+        default=None,
+        metavar="CV.json",
+        help="skip the CV: take the scores and out-of-fold log-probs an earlier `--cv-only "
+        "--metrics-out CV.json` run of the same design wrote (the client model's: "
+        "CV-client.json), and only fit the final model",
     )
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
     p.add_argument(
@@ -622,6 +671,7 @@ def jobs(args: argparse.Namespace) -> list[tuple[TrainConfig, Path]]:
         head_weight_power=tuple(args.head_weight_power),
         annotator_bias=args.annotator_bias,
         precision=args.precision,
+        client_overlap=args.client_overlap,
     )
     given = {
         key: getattr(args, key)
@@ -650,10 +700,16 @@ def main(argv: list[str] | None = None) -> int:
     data = build_dataset(sessions)
     print(f"AnnoMI: {len(sessions)} transcripts, {len(data)} utterances", file=sys.stderr)
     for job_cfg, out in jobs(args):
-        metrics_out = args.metrics_out
-        if metrics_out is not None and job_cfg.utterances == CLIENT:
-            metrics_out = metrics_out.with_name(f"{metrics_out.stem}-client{metrics_out.suffix}")
-        train_one(data, len(sessions), job_cfg, out, args.folds, args.cv_only, metrics_out)
+        metrics_out, cv_from = args.metrics_out, args.cv_from
+        if job_cfg.utterances == CLIENT:
+            metrics_out, cv_from = (_client_file(f) for f in (metrics_out, cv_from))
+        try:
+            train_one(
+                data, len(sessions), job_cfg, out, args.folds, args.cv_only, metrics_out, cv_from
+            )
+        except CVReuseError as exc:
+            print(f"attune train-cues: --cv-from {exc}", file=sys.stderr)
+            return 2
     if args.models == "client" and not args.cv_only and (args.out / "metrics.json").is_file():
         from assistant.coding.card import write_model_card
 
@@ -661,6 +717,41 @@ def main(argv: list[str] | None = None) -> int:
         # the client model comes first and the main card is written after it)
         write_model_card(args.out, json.loads((args.out / "metrics.json").read_text()))
     return 0
+
+
+class CVReuseError(ValueError):
+    """An earlier CV run cannot stand for this model's (missing, unreadable, or of another
+    design or data)."""
+
+
+def reused_cv(path: Path, data: Dataset, cfg: TrainConfig) -> tuple[dict[str, Any], Offsets]:
+    """The CV that ``attune train-cues --cv-only --metrics-out PATH`` recorded for this very
+    design on this data, and the offsets its out-of-fold log-probs (``PATH`` with the suffix
+    ``.oof.safetensors``) tune for the final model, as :func:`cross_validate` would."""
+    from safetensors import SafetensorError
+    from safetensors.numpy import load_file
+
+    oof_path = path.with_suffix(".oof.safetensors")
+    try:
+        recorded = json.loads(path.read_text())
+        oof = load_file(str(oof_path))
+        earlier = recorded_config(recorded["train_config"])
+        cv = recorded["cv"]
+    except (OSError, ValueError, KeyError, TypeError, SafetensorError) as exc:
+        raise CVReuseError(f"{path} (and {oof_path.name}): not a readable CV run ({exc})") from exc
+    differ = [k for k, v in asdict(cfg).items() if k != "device" and asdict(earlier).get(k) != v]
+    if differ:
+        raise CVReuseError(f"{path}: a CV of another design ({', '.join(differ)} differ)")
+    shapes = {h: (len(data), len(c)) for h, c in HEADS.items()}
+    if {h: oof[h].shape if h in oof else None for h in HEADS} != shapes:
+        raise CVReuseError(f"{oof_path}: out-of-fold log-probs of other data")
+    heads = scored_heads(cfg)
+    return cv, tune_offsets(*by_speaker(data, oof, np.arange(len(data)), heads))
+
+
+def _client_file(path: Path | None) -> Path | None:
+    """Where the client model's counterpart of a CV file is: NAME-client.json beside it."""
+    return None if path is None else path.with_name(f"{path.stem}-client{path.suffix}")
 
 
 def train_one(
@@ -671,9 +762,11 @@ def train_one(
     folds: int,
     cv_only: bool,
     metrics_out: Path | None,
+    cv_from: Path | None = None,
 ) -> None:
-    """Cross-validate one model (``folds`` >= 2), then fit it on all its rows and write it
-    with its metrics and model card into ``out`` (unless ``cv_only``)."""
+    """Cross-validate one model (``folds`` >= 2; or take the CV recorded in ``cv_from``),
+    then fit it on all its rows and write it with its metrics and model card into ``out``
+    (unless ``cv_only``)."""
     started = time.monotonic()
     rows = training_rows(data, range(len(data)), cfg)
     print(f"{len(rows)} utterances; config {asdict(cfg)}", file=sys.stderr)
@@ -685,7 +778,11 @@ def train_one(
         "train_config": asdict(cfg),
     }
     offsets = zero_offsets()
-    if folds >= 2:
+    if cv_from is not None:
+        metrics["cv"], offsets = reused_cv(cv_from, data, cfg)
+        print(f"CV and offsets from {cv_from}:", file=sys.stderr)
+        print(format_table(metrics["cv"]["summary"]))
+    elif folds >= 2:
         per_fold, offsets, oof = cross_validate(data, cfg, folds)
         summary = summarise(per_fold)
         metrics["cv"] = {

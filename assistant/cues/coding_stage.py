@@ -1,5 +1,6 @@
 """The cue coder as a dialogue stage: labels each final utterance in the context of the
-turns before it."""
+session's turns before it (the coder encodes the last one with the utterance, and a model
+trained with ``--client-overlap`` also reads the client's earlier turns)."""
 
 from __future__ import annotations
 
@@ -8,17 +9,14 @@ from collections.abc import Sequence
 from assistant.coding import UtteranceCoder
 from assistant.events import Utterance
 
-CONTEXT_TURNS = 3
-
 
 class CoderStage:
-    def __init__(self, coder: UtteranceCoder, context_turns: int = CONTEXT_TURNS) -> None:
+    def __init__(self, coder: UtteranceCoder) -> None:
         self.coder = coder
-        self.context_turns = context_turns
 
-    def _context(self, history: Sequence[Utterance]) -> list[tuple[str, str]]:
-        recent = history[-self.context_turns :] if self.context_turns else []
-        return [(u.speaker, u.text) for u in recent]
+    @staticmethod
+    def _context(history: Sequence[Utterance]) -> list[tuple[str, str]]:
+        return [(u.speaker, u.text) for u in history]
 
     def annotate(self, utterance: Utterance, history: Sequence[Utterance]) -> None:
         utterance.labels = self.coder.code(

@@ -102,6 +102,26 @@ def test_unknown_precision_is_refused(tmp_path: Path) -> None:
         load_coder(DEFAULT_MODEL_DIR, precision="int4")
 
 
+def test_the_lexical_features_read_the_previous_turn_and_the_client_s_turns() -> None:
+    from assistant.coding.model import lexical_input
+
+    context = [("Client", "I hate it."), (" therapist", "Hm."), ("client", "Yeah.")]
+    got = lexical_input("So you hate it.", context)
+    assert got.prev_speaker == "client" and got.prev_text == "Yeah."
+    assert got.client_turns == ("I hate it.", "Yeah.")
+    assert lexical_input("Hello.", []) == ("Hello.", None, "", ())
+
+
+def test_unknown_or_misfitting_lexical_features_are_refused(tmp_path: Path) -> None:
+    from assistant.coding.lexical import BASE_FEATURES, FEATURE_NAMES
+
+    with pytest.raises(CoderWeightsError, match="lexical features differ"):
+        load_coder(_copy_with_config(tmp_path, lexical_features=[*BASE_FEATURES, "shouting"]))
+    # the committed head reads the 37 base features: a config naming 40 does not fit it
+    with pytest.raises(CoderWeightsError, match="weights do not fit the model"):
+        load_coder(_copy_with_config(tmp_path, lexical_features=list(FEATURE_NAMES)))
+
+
 def test_unknown_truncation_is_refused(tmp_path: Path) -> None:
     with pytest.raises(CoderWeightsError, match="unknown truncation 'middle'"):
         load_coder(_copy_with_config(tmp_path, truncation="middle"))

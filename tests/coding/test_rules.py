@@ -9,12 +9,22 @@ from sklearn.metrics import f1_score
 from assistant.coding.decode import decode, zero_offsets
 from assistant.coding.disclosure import detect_disclosure
 from assistant.coding.labels import HEADS, normalise_speaker
-from assistant.coding.lexical import FEATURE_NAMES, lexical_features, lexical_matrix
+from assistant.coding.lexical import (
+    BASE_FEATURES,
+    CLIENT_OVERLAP_FEATURES,
+    FEATURE_NAMES,
+    LexicalInput,
+    lexical_features,
+    lexical_matrix,
+)
 from assistant.coding.metrics import score
 
 
-def _features(text: str, prev_speaker: str | None = None, prev: str = "") -> dict[str, float]:
-    return dict(zip(FEATURE_NAMES, lexical_features(text, prev_speaker, prev), strict=True))
+def _features(
+    text: str, prev_speaker: str | None = None, prev: str = "", client_turns: tuple[str, ...] = ()
+) -> dict[str, float]:
+    features = lexical_features(text, prev_speaker, prev, client_turns)
+    return dict(zip(FEATURE_NAMES, features, strict=True))
 
 
 @pytest.mark.parametrize(
@@ -57,10 +67,45 @@ def test_context_overlap_counts_words_of_previous_turn() -> None:
     assert echo["prev_is_client"] == 1.0
 
 
-def test_lexical_matrix_shape() -> None:
-    m = lexical_matrix([("Hi.", None, ""), ("How are you?", "client", "Fine.")])
+def test_client_overlap_reads_the_client_s_earlier_turns_past_a_short_reply() -> None:
+    """A reflection after a short "Yeah." restates what the client said before it: the
+    previous-turn overlap misses it, the overlap with the client's earlier turns does not."""
+    client_turns = (
+        "My sister keeps telling me the drinking is ruining our weekends.",
+        "I don't know.",
+        "Work has been stressful.",
+        "Yeah.",
+    )
+    reflection = "Your sister worries the drinking ruins your weekends together."
+    f = _features(reflection, "client", "Yeah.", client_turns)
+    assert f["overlap_prev"] == 0.0
+    # the sister's turn is four client turns back: outside the last three, in the session's
+    assert f["overlap_client_recent"] == 0.0
+    # sister, drinking, weekends: 3 of its 6 content words
+    assert f["overlap_client_session"] == pytest.approx(0.5)
+    f = _features(reflection, "client", "Yeah.", client_turns[:2])
+    assert f["overlap_client_recent"] == f["overlap_client_session"] == pytest.approx(0.5)
+    assert f["overlap_client_recent_n"] == pytest.approx(3 / 6)
+    unrelated = _features("Let's check your blood pressure.", "client", "Yeah.", client_turns)
+    assert unrelated["overlap_client_session"] == 0.0
+    # no client turns yet: zeros, and the base features do not depend on them
+    alone = lexical_features(reflection, "client", "Yeah.")
+    assert alone[len(BASE_FEATURES) :] == [0.0] * len(CLIENT_OVERLAP_FEATURES)
+    assert alone[: len(BASE_FEATURES)] == list(f.values())[: len(BASE_FEATURES)]
+
+
+def test_lexical_matrix_shape_and_columns() -> None:
+    items = [LexicalInput("Hi.", None, ""), LexicalInput("How are you?", "client", "Fine.")]
+    m = lexical_matrix(items)
     assert m.shape == (2, len(FEATURE_NAMES))
     assert m.dtype == np.float32
+    base = lexical_matrix(items, BASE_FEATURES)
+    assert base.shape == (2, len(BASE_FEATURES))
+    np.testing.assert_array_equal(base, m[:, : len(BASE_FEATURES)])
+    picked = lexical_matrix(items, ("ends_qmark", "has_qmark"))
+    np.testing.assert_array_equal(picked, [[0.0, 0.0], [1.0, 1.0]])
+    with pytest.raises(ValueError, match="unknown lexical features: shouting"):
+        lexical_matrix(items, ("has_qmark", "shouting"))
 
 
 @pytest.mark.parametrize(

@@ -73,7 +73,7 @@ def test_a_speaker_model_learns_from_and_is_scored_on_its_speaker_only() -> None
 DESIGN_KEYS = (
     "top_layers", "context", "truncation", "class_weight_power", "head_weight_power",
     "layer_lr_decay", "annotator_bias", "epochs", "lr_encoder", "lr_head", "batch_size", "seed",
-    "precision", "utterances",
+    "precision", "utterances", "client_overlap",
 )  # fmt: skip
 
 
@@ -290,6 +290,42 @@ def test_train_cues_writes_an_int8_coder_that_loads(tmp_path: Path) -> None:
         load_coder(therapist)
     shutil.copytree(out / "client", therapist / "client")
     assert load_coder(therapist).client is not None
+
+    # a main model that also reads the overlap with the client's earlier turns records those
+    # features, and the coder computes them from the context it is given
+    from assistant.coding.lexical import BASE_FEATURES, FEATURE_NAMES
+
+    assert config["lexical_features"] == list(BASE_FEATURES)
+    # (its CV run first, then a final fit that takes that run's CV and offsets)
+    overlap, cv = tmp_path / "overlap-coder", tmp_path / "overlap-cv.json"
+    overlap_args = [*args, "--out", str(overlap), "--models", "main", "--top-layers", "1",
+                    "--client-overlap", "--threads", "1"]  # fmt: skip
+    assert main([*overlap_args, "--cv-only", "--metrics-out", str(cv)]) == 0
+    assert not overlap.exists()
+    assert main([*overlap_args, "--cv-from", str(cv)]) == 0
+    recorded = json.loads(cv.read_text())
+    assert json.loads((overlap / "metrics.json").read_text())["cv"] == recorded["cv"]
+    # the offsets are those the CV and the fit in one run give (CPU training is repeatable)
+    at_once = tmp_path / "overlap-at-once"
+    assert main([*overlap_args, "--out", str(at_once)]) == 0
+    offsets = [json.loads((d / "config.json").read_text())["offsets"] for d in (overlap, at_once)]
+    assert offsets[0] == offsets[1]
+    # a CV of another design, or none, is refused before anything is trained
+    other = tmp_path / "other-coder"
+    with_base = [*args, "--out", str(other), "--models", "main", "--top-layers", "1"]
+    assert main([*with_base, "--cv-from", str(cv)]) == 2
+    assert main([*with_base, "--cv-from", str(tmp_path / "none.json")]) == 2
+    assert not other.exists()
+    overlap_config = json.loads((overlap / "config.json").read_text())
+    assert overlap_config["lexical_features"] == list(FEATURE_NAMES)
+    assert overlap_config["train_config"]["client_overlap"] is True
+    assert "client's last three turns" in (overlap / "MODEL_CARD.md").read_text()
+    assert "client's last three turns" not in card
+    overlap_coder = load_coder(overlap)
+    assert overlap_coder.main.features == FEATURE_NAMES
+    history = [("client", "My sister hates it."), ("therapist", "Hm."), ("Client", "Yeah.")]
+    labels = overlap_coder.code("therapist", "Your sister worries about the drinking.", history)
+    assert labels["behaviour"] in ("question", "reflection", "therapist_input", "other")
 
     # a client folder that holds some other model is refused, naming that folder, and so is
     # a client model where the main one should be
