@@ -213,7 +213,7 @@ def _read_config(path: Path, role: str, learnt_from: tuple[str, ...]) -> dict[st
     if config.get("format_version") != FORMAT_VERSION:
         raise CoderWeightsError(path, f"format_version {config.get('format_version')!r}")
     features = config.get("lexical_features")
-    if not isinstance(features, list) or not set(features) <= set(FEATURE_NAMES):
+    if not isinstance(features, list) or not all(f in FEATURE_NAMES for f in features):
         raise CoderWeightsError(path, "lexical features differ from this code's")
     if config.get("heads") != {h: list(c) for h, c in HEADS.items()}:
         raise CoderWeightsError(path, "label sets differ from this code's")
