@@ -90,9 +90,10 @@ def main() -> int:
         for name, each in coders.items():
             times[name].extend(_time_one(each, items[lo : lo + 50]))
     words = statistics.median(len(t.split()) for _, t, _ in items)
+    source = "AnnoMI" if (DATA / SIMPLE_FILE).is_file() else f"a built-in dialogue (no {DATA})"
     print(
-        f"torch threads: {torch.get_num_threads()}; {len(items)} utterances "
-        f"(median {words:.0f} words), context: previous turn"
+        f"torch threads: {torch.get_num_threads()}; {len(items)} utterances from {source} "
+        f"(median {words:.0f} words), context: the session's earlier turns"
     )
     print(f"load_coder: {load_s:.2f} s (imports included)")
     for name, each in coders.items():
