@@ -319,8 +319,9 @@ def lexical_features(
     prev_words = _words(prev_text)
     content = _content(text)
     prev_content = _content(prev_text)
-    recent = frozenset().union(*map(_content, client_turns[-RECENT_CLIENT_TURNS:]))
-    session = frozenset().union(*map(_content, client_turns))
+    client_content = [_content(t) for t in client_turns]
+    recent = frozenset().union(*client_content[-RECENT_CLIENT_TURNS:])
+    session = frozenset().union(*client_content)
     return [
         float("?" in low),
         min(low.count("?"), 3) / 3.0,

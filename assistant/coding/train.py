@@ -455,9 +455,12 @@ def cross_validate(
         fold_scores.update({f"untuned_{m}": v for m, v in untuned.items() if m in FLOORS})
         per_fold.append(fold_scores)
         print(f"fold {k + 1}: " + _fmt(fold_scores, FLOORS), file=sys.stderr, flush=True)
-    every = np.arange(len(data))
-    final_offsets = tune_offsets(*by_speaker(data, oof, every, heads))
-    return per_fold, final_offsets, oof
+    return per_fold, final_offsets(data, oof, cfg), oof
+
+
+def final_offsets(data: Dataset, oof: dict[str, FloatArray], cfg: TrainConfig) -> Offsets:
+    """Offsets for the final model of ``cfg``, tuned on every out-of-fold prediction."""
+    return tune_offsets(*by_speaker(data, oof, np.arange(len(data)), scored_heads(cfg)))
 
 
 def _fmt(scores: dict[str, float], keys: Sequence[str] | dict[str, float]) -> str:
@@ -739,14 +742,14 @@ def reused_cv(path: Path, data: Dataset, cfg: TrainConfig) -> tuple[dict[str, An
         cv = recorded["cv"]
     except (OSError, ValueError, KeyError, TypeError, SafetensorError) as exc:
         raise CVReuseError(f"{path} (and {oof_path.name}): not a readable CV run ({exc})") from exc
-    differ = [k for k, v in asdict(cfg).items() if k != "device" and asdict(earlier).get(k) != v]
+    then = asdict(earlier)
+    differ = [k for k, v in asdict(cfg).items() if k != "device" and then.get(k) != v]
     if differ:
         raise CVReuseError(f"{path}: a CV of another design ({', '.join(differ)} differ)")
     shapes = {h: (len(data), len(c)) for h, c in HEADS.items()}
     if {h: oof[h].shape if h in oof else None for h in HEADS} != shapes:
         raise CVReuseError(f"{oof_path}: out-of-fold log-probs of other data")
-    heads = scored_heads(cfg)
-    return cv, tune_offsets(*by_speaker(data, oof, np.arange(len(data)), heads))
+    return cv, final_offsets(data, oof, cfg)
 
 
 def _client_file(path: Path | None) -> Path | None:
